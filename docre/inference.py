@@ -1,0 +1,69 @@
+"""Prediction: entity-pair logits -> ATLOP's prediction rule -> relation triples."""
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional, Sequence
+
+import torch
+
+from docre.data.features import DocFeatures
+from docre.data.relations import RelationInventory
+from docre.losses import adaptive_threshold_predict
+from docre.models.batch import Batch, HeadOutput, collate
+
+
+def batches(features: Sequence[DocFeatures], batch_size: int, num_classes: int, order: Optional[Sequence[int]] = None
+            ) -> Iterator[Batch]:
+    order = list(order) if order is not None else list(range(len(features)))
+    for s in range(0, len(order), batch_size):
+        yield collate([features[i] for i in order[s: s + batch_size]], num_classes)
+
+
+def length_sorted(features: Sequence[DocFeatures]) -> list[int]:
+    """Indices by input length (inference batches of similar length waste less padding)."""
+    return sorted(range(len(features)), key=lambda i: len(features[i].input_ids))
+
+
+def triples_from_logits(feat: DocFeatures, logits: torch.Tensor, relations: RelationInventory,
+                        num_labels: int) -> list[dict[str, Any]]:
+    """The predicted triples of one document in result.json form."""
+    if logits.numel() == 0:
+        return []
+    pred = adaptive_threshold_predict(logits.float(), num_labels)
+    out = []
+    for j, c in pred[:, 1:].nonzero().tolist():
+        h, t = feat.entity_pairs[j]
+        out.append({"title": feat.title, "h_idx": h, "t_idx": t, "r": relations.ids[c + 1], "evidence": []})
+    return out
+
+
+@torch.inference_mode()
+def predict(model: Any, features: Sequence[DocFeatures], batch_size: int = 8, progress: bool = False,
+            return_logits: bool = False) -> tuple[list[dict[str, Any]], Optional[list[torch.Tensor]]]:
+    """Predict relation triples for featurised documents, in document order.
+
+    Returns (triples, per-document logits when ``return_logits``).
+    """
+    from tqdm.auto import tqdm
+
+    was_training = model.training
+    model.eval()
+    num_classes = model.relations.num_classes
+    order = length_sorted(features)
+    per_doc: list[Optional[list]] = [None] * len(features)
+    logits_out: list[Optional[torch.Tensor]] = [None] * len(features)
+    bar = tqdm(total=len(features), desc="predict", unit="doc", disable=not progress, leave=False)
+    for s in range(0, len(order), batch_size):
+        idx = order[s: s + batch_size]
+        batch = collate([features[i] for i in idx], num_classes)
+        batch.labels = [None] * len(idx)
+        out: HeadOutput = model(batch, phase="eval")
+        for i, lg in zip(idx, out.logits):
+            per_doc[i] = triples_from_logits(features[i], lg, model.relations, model.config.model.num_labels)
+            if return_logits:
+                logits_out[i] = lg.float().cpu()
+        bar.update(len(idx))
+    bar.close()
+    if was_training:
+        model.train()
+    triples = [t for doc in per_doc for t in (doc or [])]
+    return triples, (logits_out if return_logits else None)

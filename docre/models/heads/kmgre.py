@@ -1,0 +1,237 @@
+"""KMGRE's mention-level head (spec section 3).
+
+Each ordered entity pair is a bag whose instances are its mention pairs (m_i, m_j).
+
+- Relation extractor (theta, 3.1): ATLOP's head/tail extractors and group bilinear applied
+  per mention pair on ``[h_mi; c^(i,j)]`` / ``[h_mj; c^(i,j)]`` -> mention logits ``l^(i,j)``.
+- Key-instance classifier (omega, 3.2): its own extractor layers and a scalar output
+  ``p_omega(z_(i,j) = 1)``; on the shared encoder (default) its inputs are detached, so its
+  gradients never reach the encoder; with ``key_encoder = separate`` it has its own encoder.
+- E-step (3.3): pseudo labels zhat from theta (no gradient), binary focal loss, omega only.
+- M-step (3.4): key set K by omega's threshold, entity logits fused over K, ATLoss, theta only.
+- Inference (3.6): K by omega, fused logits, ATLOP's prediction rule.
+
+Phases (see :mod:`docre.training.em`): ``warmup``, ``e``, ``m``, ``joint``, ``eval``.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import torch
+from torch import nn
+
+from docre.config import KMGREConfig, ModelConfig
+from docre.losses import adaptive_threshold_loss, binary_focal_loss
+from docre.models.batch import Batch, HeadOutput
+from docre.models.bilinear import GroupBilinear, PairExtractor
+from docre.models.encoder import EncodedDocument
+from docre.models.heads.atlop import entity_pair_logits
+from docre.models.heads.registry import register_head
+from docre.models.key_pairs import fuse_key_pairs, key_instance_pseudo_labels, select_key_pairs
+from docre.models.mention_pairs import MentionPairs, enumerate_mention_pairs, mention_pair_context
+
+PHASES = ("warmup", "e", "m", "joint", "eval")
+
+
+class KeyInstanceClassifier(nn.Module):
+    """omega: ``p_omega(z=1 | m_i, m_j) = sigmoid(w_k . [z'_h; z'_t] + b_k)`` with its own
+    extractors ``z'_h = tanh(W'_h [h_mi; c])``, ``z'_t = tanh(W'_t [h_mj; c])``."""
+
+    def __init__(self, hidden_size: int, emb_size: int):
+        super().__init__()
+        self.extractor = PairExtractor(hidden_size, emb_size)
+        self.classifier = nn.Linear(2 * emb_size, 1)
+
+    def forward(self, hs: torch.Tensor, ts: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+        """``[P, d]`` x3 -> key-instance logits ``[P]``."""
+        zh, zt = self.extractor(hs, ts, ctx)
+        return self.classifier(torch.cat([zh, zt], dim=-1)).squeeze(-1)
+
+
+def with_virtual_mentions(enc: EncodedDocument, mention_emb: torch.Tensor, entity_mentions: list[list[int]]
+                          ) -> tuple[torch.Tensor, torch.Tensor, list[list[int]]]:
+    """Give entities whose every mention was truncated away one zero "virtual" mention
+    (zero embedding, zero attention), as ATLOP scores them from zero vectors."""
+    if all(entity_mentions):
+        return mention_emb, enc.query_att, entity_mentions
+    m = mention_emb.size(0)
+    emb = torch.cat([mention_emb, mention_emb.new_zeros(1, mention_emb.size(1))], 0)
+    att = torch.cat([enc.query_att, enc.query_att.new_zeros(1, *enc.query_att.shape[1:])], 0)
+    return emb, att, [ms if ms else [m] for ms in entity_mentions]
+
+
+@register_head("kmgre")
+class KMGREHead(nn.Module):
+    """Key Mention Pairs Guided relation head.
+
+    Args:
+        hidden_size, num_heads: the encoder's.
+        num_classes: relation classes incl. threshold class 0.
+        model_cfg: ``model`` section (emb_size, block_size, pair_chunk_size).
+        kmgre_cfg: ``kmgre`` section (key_encoder, na_policy, focal alpha/gamma, xi, tau, fusion, warm-up).
+        encoder_factory: builds a second pretrained encoder for ``key_encoder = separate``.
+    """
+
+    def __init__(self, hidden_size: int, num_heads: int, num_classes: int, model_cfg: ModelConfig,
+                 kmgre_cfg: Optional[KMGREConfig] = None, encoder_factory: Optional[Callable[[], nn.Module]] = None):
+        super().__init__()
+        self.cfg = kmgre_cfg or KMGREConfig()
+        self.chunk_size = model_cfg.pair_chunk_size
+        self.num_classes = num_classes
+        # theta
+        self.extractor = PairExtractor(hidden_size, model_cfg.emb_size)
+        self.bilinear = GroupBilinear(model_cfg.emb_size, model_cfg.block_size, num_classes, model_cfg.pair_chunk_size)
+        # omega
+        self.key_encoder: Optional[nn.Module] = None
+        if self.cfg.key_encoder == "separate":
+            if encoder_factory is None:
+                raise ValueError("key_encoder = 'separate' needs an encoder factory")
+            self.key_encoder = encoder_factory()
+        self.key_classifier = KeyInstanceClassifier(hidden_size, model_cfg.emb_size)
+        # set once the EM phase starts; saved with the model (inference uses fused logits then)
+        self.register_buffer("em_started", torch.zeros((), dtype=torch.bool))
+        self.tau = self.cfg.tau_end
+
+    def set_tau(self, tau: float) -> None:
+        self.tau = float(tau)
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        groups = {"new": list(self.extractor.parameters()) + list(self.bilinear.parameters()),
+                  "omega": list(self.key_classifier.parameters())}
+        if self.key_encoder is not None:
+            groups["key_encoder"] = list(self.key_encoder.parameters())
+        return groups
+
+    def encoder_needs_grad(self, phase: str) -> bool:
+        """The shared encoder gets no gradient in an E-step (omega's inputs are detached)."""
+        return phase != "e"
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, encoded: list[EncodedDocument], batch: Batch, phase: str = "joint",
+                return_details: bool = False) -> HeadOutput:
+        if phase not in PHASES:
+            raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
+        if phase == "warmup" and self.training:
+            self.em_started.fill_(False)
+        elif phase in ("e", "m", "joint") and self.training:
+            self.em_started.fill_(True)
+        entity_warmup = self.cfg.warmup_mode == "entity" and not bool(self.em_started)
+        key_encoded = None
+        if self.key_encoder is not None:
+            with torch.set_grad_enabled(torch.is_grad_enabled() and phase in ("warmup", "e", "joint")):
+                key_encoded = self.key_encoder(batch.input_ids, batch.mention_pos)
+        need_theta_grad = phase in ("warmup", "m", "joint")
+        need_omega_grad = phase in ("warmup", "e", "joint")
+
+        ent_logits, theta_logits, m_logits, k_logits, bags, mentions = [], [], [], [], [], []
+        for b, (enc, feat) in enumerate(zip(encoded, batch.features)):
+            device = enc.hidden.device
+            if not feat.entity_pairs:
+                empty = enc.hidden.new_zeros(0, self.num_classes)
+                for lst in (ent_logits, theta_logits, m_logits):
+                    lst.append(empty)
+                k_logits.append(enc.hidden.new_zeros(0))
+                bags.append(None)
+                mentions.append(None)
+                continue
+            mention_emb = enc.hidden[batch.mention_pos[b].to(device)]  # [M, d]
+            mention_emb, mention_att, ent_ms = with_virtual_mentions(enc, mention_emb, feat.entity_mentions)
+            pairs = enumerate_mention_pairs(ent_ms, feat.entity_pairs, device=device)
+            bags.append(pairs)
+            mentions.append(ent_ms)
+            # theta: mention-level relation extractor (3.1)
+            # (in the entity-level warm-up, mention logits only feed the pseudo labels: no gradient)
+            with torch.set_grad_enabled(torch.is_grad_enabled() and need_theta_grad and not entity_warmup):
+                ctx = mention_pair_context(enc.hidden, mention_att, pairs.head, pairs.tail, self.chunk_size)
+                zh, zt = self.extractor(mention_emb[pairs.head], mention_emb[pairs.tail], ctx)
+                m_logits.append(self.bilinear(zh, zt))  # [P, C]
+            with torch.set_grad_enabled(torch.is_grad_enabled() and need_theta_grad):
+                if entity_warmup:
+                    ep = torch.tensor(feat.entity_pairs, dtype=torch.long, device=device)
+                    lg, _ = entity_pair_logits(self.extractor, self.bilinear,
+                                               EncodedDocument(enc.hidden, mention_att), mention_emb, ent_ms, ep,
+                                               self.chunk_size)
+                    theta_logits.append(lg)
+            # omega: key-instance classifier (3.2)
+            with torch.set_grad_enabled(torch.is_grad_enabled() and need_omega_grad):
+                if key_encoded is not None:
+                    kenc = key_encoded[b]
+                    k_emb = kenc.hidden[batch.mention_pos[b].to(device)]
+                    k_emb, k_att, _ = with_virtual_mentions(kenc, k_emb, feat.entity_mentions)
+                    k_ctx = mention_pair_context(kenc.hidden, k_att, pairs.head, pairs.tail, self.chunk_size)
+                    k_logits.append(self.key_classifier(k_emb[pairs.head], k_emb[pairs.tail], k_ctx))
+                else:
+                    k_logits.append(self.key_classifier(mention_emb[pairs.head].detach(),
+                                                        mention_emb[pairs.tail].detach(), ctx.detach()))
+            # key set K and fusion (3.4)
+            p_omega = torch.sigmoid(k_logits[-1].detach().float())
+            if phase == "warmup" and not entity_warmup:
+                key = torch.ones_like(p_omega, dtype=torch.bool)  # K = all mention pairs
+            else:
+                key = select_key_pairs(p_omega, pairs.pair_index, pairs.num_entity_pairs, self.cfg.xi, self.tau)
+            fused = fuse_key_pairs(m_logits[-1], key, pairs.pair_index, pairs.num_entity_pairs, self.cfg.fusion)
+            ent_logits.append(theta_logits[-1] if entity_warmup else fused)
+            if return_details:
+                mentions[-1] = {"key": key, "p_omega": p_omega, "fused": fused}
+
+        loss, stats = None, {}
+        if batch.has_labels and phase != "eval":
+            loss, stats = self._losses(phase, ent_logits, m_logits, k_logits, bags, batch)
+        details = None
+        if return_details:
+            details = []
+            for b, pairs in enumerate(bags):
+                if pairs is None:
+                    details.append({})
+                    continue
+                info = mentions[b]
+                details.append({
+                    "head_mention": pairs.head.cpu(), "tail_mention": pairs.tail.cpu(),
+                    "pair_index": pairs.pair_index.cpu(), "p_omega": info["p_omega"].cpu(),
+                    "mention_logits": m_logits[b].detach().float().cpu(), "key": info["key"].cpu(),
+                    "entity_logits": ent_logits[b].detach().float().cpu(), "fusion": self.cfg.fusion,
+                    "entity_level": entity_warmup,
+                })
+        return HeadOutput(logits=ent_logits, loss=loss, stats=stats, details=details)
+
+    def _losses(self, phase: str, ent_logits: list[torch.Tensor], m_logits: list[torch.Tensor],
+                k_logits: list[torch.Tensor], bags: list[Optional[MentionPairs]], batch: Batch
+                ) -> tuple[torch.Tensor, dict[str, float]]:
+        device = ent_logits[0].device
+        labels = [lab.to(device) for lab in batch.labels]
+        stats: dict[str, float] = {"tau": self.tau}
+        total = ent_logits[0].new_zeros(())
+        if phase in ("warmup", "m", "joint"):
+            all_logits = torch.cat(ent_logits, 0)
+            l_theta = adaptive_threshold_loss(all_logits, torch.cat(labels, 0)) if all_logits.numel() else total
+            total = total + l_theta
+            stats["loss_theta"] = float(l_theta.detach())
+        if phase in ("warmup", "e", "joint"):
+            zs, masks = [], []
+            for pairs, ml, lab in zip(bags, m_logits, labels):
+                if pairs is None:
+                    continue
+                z, w = key_instance_pseudo_labels(torch.sigmoid(ml.detach().float()), pairs.pair_index, lab,
+                                                  self.cfg.na_policy)
+                zs.append(z)
+                masks.append(w)
+            if zs:
+                z, w = torch.cat(zs), torch.cat(masks)
+                kl = torch.cat([k for k, p in zip(k_logits, bags) if p is not None])
+                l_omega = binary_focal_loss(kl[w], z[w], self.cfg.alpha, self.cfg.gamma)
+                stats["zhat_pos_rate"] = float(z[w].mean()) if bool(w.any()) else 0.0
+            else:
+                l_omega = total * 0.0
+            total = total + l_omega
+            stats["loss_omega"] = float(l_omega.detach())
+        # fraction of mention pairs in K (as selected by omega at the current tau)
+        n_key = n_all = 0
+        for pairs, kl in zip(bags, k_logits):
+            if pairs is None:
+                continue
+            key = select_key_pairs(torch.sigmoid(kl.detach().float()), pairs.pair_index, pairs.num_entity_pairs,
+                                   self.cfg.xi, self.tau)
+            n_key += int(key.sum())
+            n_all += key.numel()
+        stats["key_fraction"] = n_key / max(1, n_all)
+        return total, stats

@@ -1,0 +1,197 @@
+"""The whole model: encoder + a registered head; saving and loading model directories.
+
+A model directory holds ``config.json`` (resolved config + docre version),
+``model.safetensors``, ``relations.json``, ``encoder/config.json`` (the encoder's
+architecture), ``tokenizer/`` and, after training, ``metrics.json``. Loading needs no
+network and no pickle.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from docre import __version__
+from docre.config import Config, config_from_dict
+from docre.data.features import special_token_ids
+from docre.data.relations import RelationInventory
+from docre.errors import ConfigError, DocreError, ModelDirError
+from docre.models.batch import Batch, HeadOutput
+from docre.models.encoder import DocumentEncoder, load_pretrained_encoder, resolve_encoder_path
+from docre.models.heads.registry import build_head
+from docre.utils.io import atomic_path, atomic_write_json
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILES = ("config.json", "model.safetensors", "relations.json", "encoder/config.json", "tokenizer")
+
+
+def load_tokenizer(path: str) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(path, use_fast=True)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot load tokenizer {path!r}: {exc}") from exc
+    if not getattr(tok, "is_fast", False):
+        raise ConfigError(f"tokenizer {path!r} has no fast (Rust) version; docre needs word offsets")
+    tok.model_max_length = 10**9  # documents are windowed by docre, not truncated by the tokenizer
+    return tok
+
+
+class DocREModel(nn.Module):
+    """Encoder + relation head.
+
+    ``forward(batch, phase)`` returns a :class:`HeadOutput` (per-document entity-pair
+    logits, the loss of ``phase`` when the batch has labels, scalars to log).
+    """
+
+    def __init__(self, encoder: DocumentEncoder, head: nn.Module, config: Config, relations: RelationInventory):
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+        self.config = config
+        self.relations = relations
+
+    def forward(self, batch: Batch, phase: str = "joint", return_details: bool = False) -> HeadOutput:
+        needs_grad = getattr(self.head, "encoder_needs_grad", lambda p: True)(phase)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and needs_grad):
+            encoded = self.encoder(batch.input_ids, batch.mention_pos)
+        return self.head(encoded, batch, phase=phase, return_details=return_details)
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters by learning-rate group: 'encoder' (pretrained), 'new' (head), and any
+        head-specific groups the head declares (e.g. KMGRE's 'omega')."""
+        groups: dict[str, list[nn.Parameter]] = {"encoder": list(self.encoder.parameters())}
+        head_groups = self.head.parameter_groups() if hasattr(self.head, "parameter_groups") else {
+            "new": list(self.head.parameters())}
+        groups.update(head_groups)
+        return groups
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def build(cls, config: Config, relations: RelationInventory, tokenizer: Any,
+              encoder_module: Optional[nn.Module] = None, encoder_config: Any = None) -> "DocREModel":
+        """Build from a config: the encoder's pretrained weights (or ``encoder_module`` /
+        an untrained model from ``encoder_config``) and a fresh head."""
+        mc = config.model
+        if encoder_module is None:
+            encoder_module = load_pretrained_encoder(resolve_encoder_path(mc.encoder), mc.attention,
+                                                     from_config=encoder_config)
+        start, end = special_token_ids(tokenizer)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+        def make_encoder(module: nn.Module) -> DocumentEncoder:
+            return DocumentEncoder(module, start, end, pad, mc.window, mc.window_stride, mc.attention)
+
+        encoder = make_encoder(encoder_module)
+
+        def encoder_factory() -> DocumentEncoder:
+            """A second encoder of the same architecture (KMGRE key_encoder='separate')."""
+            if encoder_config is not None:
+                module = load_pretrained_encoder("", mc.attention, from_config=encoder_module.config)
+            else:
+                module = load_pretrained_encoder(resolve_encoder_path(mc.encoder), mc.attention)
+            return make_encoder(module)
+
+        head = build_head(mc.head, hidden_size=encoder.hidden_size, num_heads=encoder.num_heads,
+                          num_classes=relations.num_classes, model_cfg=mc, kmgre_cfg=config.kmgre,
+                          encoder_factory=encoder_factory)
+        return cls(encoder, head, config, relations)
+
+    # ------------------------------------------------------------------ saving
+    def save(self, directory: str | Path, tokenizer: Any, metrics: Optional[dict] = None) -> None:
+        """Write a self-contained model directory (safetensors + JSON; no pickle)."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        with atomic_path(directory / "model.safetensors") as tmp:
+            save_file(state, str(tmp), metadata={"docre_version": __version__})
+        digest = _sha256(directory / "model.safetensors")
+        cfg = self.config.to_dict()
+        cfg["docre_version"] = __version__
+        cfg["weights_sha256"] = digest
+        cfg["num_classes"] = self.relations.num_classes
+        atomic_write_json(directory / "config.json", cfg)
+        self.relations.save(directory / "relations.json")
+        enc_cfg = self.encoder.model.config.to_dict()
+        atomic_write_json(directory / "encoder" / "config.json", enc_cfg)
+        tokenizer.save_pretrained(str(directory / "tokenizer"))
+        if metrics is not None:
+            atomic_write_json(directory / "metrics.json", metrics)
+
+    @classmethod
+    def load(cls, directory: str | Path, device: Optional[str | torch.device] = None) -> tuple["DocREModel", Any]:
+        """Load a model directory; returns (model in eval mode, tokenizer).
+
+        Raises:
+            ModelDirError: a file is missing, the weights were altered, or config, relation
+                inventory and weights disagree.
+        """
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+        from transformers import AutoConfig
+
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise ModelDirError(f"{directory}: not a model directory")
+        for name in MODEL_FILES:
+            if not (directory / name).exists():
+                raise ModelDirError(f"{directory}: missing {name} (not a complete docre model directory)")
+        try:
+            raw_cfg = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ModelDirError(f"{directory / 'config.json'}: not valid JSON: {exc}") from exc
+        try:
+            config = config_from_dict({k: v for k, v in raw_cfg.items()
+                                       if k not in ("weights_sha256", "num_classes")}, str(directory / "config.json"))
+        except DocreError as exc:
+            raise ModelDirError(str(exc)) from exc
+        expected = raw_cfg.get("weights_sha256")
+        if expected and _sha256(directory / "model.safetensors") != expected:
+            raise ModelDirError(f"{directory / 'model.safetensors'}: checksum differs from config.json "
+                                "(the weights were altered or belong to another model)")
+        try:
+            relations = RelationInventory.from_file(directory / "relations.json")
+        except DocreError as exc:
+            raise ModelDirError(str(exc)) from exc
+        if raw_cfg.get("num_classes") not in (None, relations.num_classes):
+            raise ModelDirError(f"{directory / 'relations.json'}: {relations.num_classes} classes but the model "
+                                f"was trained with {raw_cfg['num_classes']}")
+        tokenizer = load_tokenizer(str(directory / "tokenizer"))
+        try:
+            enc_cfg = AutoConfig.for_model(**json.loads((directory / "encoder" / "config.json").read_text()))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelDirError(f"{directory / 'encoder/config.json'}: unreadable encoder config: {exc}") from exc
+        model = cls.build(config, relations, tokenizer, encoder_config=enc_cfg)
+        try:
+            state = load_file(str(directory / "model.safetensors"))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise ModelDirError(f"{directory / 'model.safetensors'}: cannot read weights: {exc}") from exc
+        try:
+            missing, unexpected = model.load_state_dict(state, strict=False)
+        except RuntimeError as exc:  # shape mismatch
+            raise ModelDirError(f"{directory}: weights do not match the config/relations: {exc}") from exc
+        if missing or unexpected:
+            raise ModelDirError(
+                f"{directory}: weights do not match the config (missing {len(missing)}: {missing[:3]}, "
+                f"unexpected {len(unexpected)}: {unexpected[:3]})")
+        if device is not None:
+            model.to(device)
+        model.eval()
+        return model, tokenizer
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,261 @@
+"""The training loop: AdamW with a learning rate per parameter group, linear warm-up/decay,
+gradient clipping and accumulation, seeds, dev evaluation, best-model saving, test
+predictions at the best dev point. Device and precision come from accelerate."""
+from __future__ import annotations
+
+import logging
+import math
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+
+from docre.config import Config, parse_range
+from docre.data.documents import Document
+from docre.data.features import DocFeatures, file_hash, load_features, report_truncation
+from docre.data.reader import read_documents
+from docre.data.relations import RelationInventory
+from docre.errors import ConfigError, TrainingError
+from docre.evaluation import official_scores, write_result_json
+from docre.inference import batches, predict
+from docre.models.model import DocREModel, load_tokenizer
+from docre.models.encoder import resolve_encoder_path
+from docre.training.em import EMSchedule
+from docre.training.logging import RunLogger
+from docre.utils.io import atomic_write_json
+
+logger = logging.getLogger("docre")
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best_metrics: dict[str, Any]
+    best_epoch: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+    seconds_per_epoch: float = 0.0
+    model: Optional[DocREModel] = None
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+@dataclass
+class Split:
+    """A data split: its documents (sliced by the config's range) and features."""
+
+    path: Path
+    docs: list[Document]
+    features: list[DocFeatures]
+
+
+def load_split(path: str, rng: str, tokenizer: Any, relations: RelationInventory, config: Config,
+               cache_dir: Optional[Path], require_labels: bool = False, validate_relations: bool = False) -> Split:
+    docs = read_documents(path, relations=relations if validate_relations else None, require_labels=require_labels)
+    docs = [docs[i] for i in parse_range(rng, len(docs))]
+    feats = load_features(docs, file_hash(path), tokenizer, relations, config.data.max_seq_length, cache_dir,
+                          progress=config.logging.progress)
+    report_truncation(feats, path, config.data.max_seq_length)
+    return Split(Path(path), docs, feats)
+
+
+def build_relations(config: Config, train_docs: Sequence[Document]) -> RelationInventory:
+    if config.data.relations_file:
+        return RelationInventory.from_file(config.data.relations_file)
+    return RelationInventory.from_relations(f.r for d in train_docs for f in (d.labels or []))
+
+
+def linear_warmup_decay(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over ``warmup`` steps, then linear decay to 0 at ``total``."""
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def make_optimizer(model: DocREModel, config: Config) -> torch.optim.Optimizer:
+    lrs = {"encoder": config.train.lr_encoder, "new": config.train.lr_new, "omega": config.kmgre.omega_lr,
+           "key_encoder": config.train.lr_encoder}
+    groups = []
+    for name, params in model.parameter_groups().items():
+        params = [p for p in params if p.requires_grad]
+        if params:
+            groups.append({"params": params, "lr": lrs.get(name, config.train.lr_new), "name": name})
+    return torch.optim.AdamW(groups, eps=config.train.adam_eps, weight_decay=config.train.weight_decay)
+
+
+def evaluate_split(model: DocREModel, split: Split, train_docs: Optional[Sequence[Document]], config: Config
+                   ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    triples, _ = predict(model, split.features, config.train.eval_batch_size, progress=config.logging.progress)
+    return official_scores(triples, split.docs, train_docs), triples
+
+
+def train(config: Config, encoder_config: Any = None) -> TrainResult:
+    """Train a model as the config says and return the best dev metrics.
+
+    Writes into ``config.train.output_dir``: ``config.json``, ``metrics.jsonl``,
+    ``best_model/`` (a model directory), ``dev_predictions.json`` and ``result.json``
+    (test predictions at the best dev point, when a test file is given).
+
+    ``encoder_config``: build an untrained encoder of that architecture instead of loading
+    pretrained weights (tests use a tiny BERT this way).
+    """
+    from accelerate import Accelerator
+
+    tc, dc = config.train, config.data
+    if not dc.train_file:
+        raise ConfigError("data.train_file is required for training")
+    if tc.num_threads > 0:
+        torch.set_num_threads(tc.num_threads)
+    set_seed(tc.seed)
+    cpu = tc.device == "cpu" or (tc.device == "auto" and not torch.cuda.is_available())
+    if tc.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device = cuda but no GPU is available")
+    accelerator = Accelerator(cpu=cpu, mixed_precision=tc.mixed_precision,
+                              gradient_accumulation_steps=tc.grad_accum_steps)
+    run_dir = Path(tc.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir = None if (dc.cache_dir or "").lower() == "none" else Path(dc.cache_dir or run_dir.parent / ".cache" / "features")
+    atomic_write_json(run_dir / "config.json", config.to_dict())
+
+    tokenizer = load_tokenizer(resolve_encoder_path(config.model.encoder))
+    train_raw = read_documents(dc.train_file, require_labels=True)
+    train_raw = [train_raw[i] for i in parse_range(dc.train_range, len(train_raw))]
+    relations = build_relations(config, train_raw)
+    strict = bool(dc.relations_file)
+    train_split = load_split(dc.train_file, dc.train_range, tokenizer, relations, config, cache_dir,
+                             require_labels=True, validate_relations=strict)
+    dev_split = load_split(dc.dev_file, dc.dev_range, tokenizer, relations, config, cache_dir,
+                           validate_relations=strict) if dc.dev_file else None
+    test_split = load_split(dc.test_file, dc.test_range, tokenizer, relations, config, cache_dir,
+                            validate_relations=strict) if dc.test_file else None
+    logger.info("train %d docs, dev %d, test %d; %d relation classes; head %s", len(train_split.docs),
+                len(dev_split.docs) if dev_split else 0, len(test_split.docs) if test_split else 0,
+                relations.num_classes, config.model.head)
+
+    model = DocREModel.build(config, relations, tokenizer, encoder_config=encoder_config)
+    optimizer = make_optimizer(model, config)
+    steps_per_epoch = math.ceil(len(train_split.features) / tc.batch_size / tc.grad_accum_steps)
+    total_steps = max(1, int(math.ceil(steps_per_epoch * tc.epochs)))
+    if tc.max_steps > 0:
+        total_steps = min(total_steps, tc.max_steps)
+    scheduler = linear_warmup_decay(optimizer, int(tc.warmup_ratio * total_steps), total_steps)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    unwrapped: DocREModel = accelerator.unwrap_model(model)
+    schedule = EMSchedule(config.kmgre, steps_per_epoch, total_steps, enabled=config.model.head == "kmgre")
+
+    run_log = RunLogger(run_dir, config.logging, config.to_dict())
+    history: list[dict[str, Any]] = []
+    best: dict[str, Any] = {}
+    best_score, best_epoch = -1.0, 0.0
+    step, epoch_times = 0, []
+
+    def evaluate_and_maybe_save(epoch_pos: float) -> None:
+        nonlocal best_score, best_epoch, best
+        if dev_split is None:
+            return
+        scores, triples = evaluate_split(unwrapped, dev_split, train_split.docs, config)
+        rec = {"epoch": round(epoch_pos, 3), **{f"dev_{k}": v for k, v in scores.items()}}
+        history.append(rec)
+        run_log.log(rec, step)
+        logger.info("epoch %.2f  dev F1 %.2f  Ign F1 %.2f  (P %.2f R %.2f, %d predicted)", epoch_pos,
+                    scores["f1"], scores["ign_f1"], scores["precision"], scores["recall"], scores["num_predicted"])
+        score = scores[tc.select_metric]
+        if score > best_score:
+            best_score, best_epoch, best = score, epoch_pos, scores
+            if accelerator.is_main_process:
+                save_best(unwrapped, tokenizer, run_dir, {"epoch": epoch_pos, **scores})
+                write_result_json(triples, run_dir / "dev_predictions.json")
+                if test_split is not None:
+                    test_triples, _ = predict(unwrapped, test_split.features, tc.eval_batch_size,
+                                              progress=config.logging.progress)
+                    write_result_json(test_triples, run_dir / "result.json")
+
+    from tqdm.auto import tqdm
+
+    n_epochs = int(math.ceil(total_steps / steps_per_epoch))
+    model.train()
+    done = False
+    for epoch in range(n_epochs):
+        t0 = time.time()
+        g = torch.Generator().manual_seed(tc.seed * 1000 + epoch)
+        order = torch.randperm(len(train_split.features), generator=g).tolist()
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{n_epochs}", unit="step",
+                   disable=not config.logging.progress, leave=False)
+        micro = list(batches(train_split.features, tc.batch_size, relations.num_classes, order))
+        for k, batch in enumerate(micro):
+            phase = schedule.phase(step)
+            if hasattr(unwrapped.head, "set_tau"):
+                unwrapped.head.set_tau(schedule.tau(step))
+            with accelerator.accumulate(model):
+                out = model(batch, phase=phase)
+                loss = out.loss
+                if not torch.isfinite(loss):
+                    run_log.close()
+                    raise TrainingError(
+                        f"non-finite loss ({float(loss)}) at step {step} (epoch {epoch + 1}, phase {phase}); "
+                        f"the last good model is in {run_dir / 'best_model'}")
+                if loss.requires_grad:  # a batch of documents without entity pairs has nothing to learn
+                    accelerator.backward(loss)
+                if accelerator.sync_gradients and tc.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
+                optimizer.step()
+                scheduler.step() if accelerator.sync_gradients else None
+                optimizer.zero_grad(set_to_none=True)
+            if accelerator.sync_gradients:
+                step += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{float(loss.detach()):.4f}", phase=phase)
+                if step % config.logging.log_every == 0 or step == 1:
+                    rec = {"epoch": round(epoch + (k + 1) / len(micro), 3), "phase": phase, "loss": float(loss.detach()),
+                           "lr": scheduler.get_last_lr()[0], **out.stats}
+                    run_log.log(rec, step)
+                if tc.eval_every > 0 and step % tc.eval_every == 0:
+                    evaluate_and_maybe_save(epoch + (k + 1) / len(micro))
+                if step >= total_steps:
+                    done = True
+                    break
+        bar.close()
+        epoch_times.append(time.time() - t0)
+        run_log.log({"epoch": epoch + 1, "epoch_seconds": round(epoch_times[-1], 2)}, step)
+        if tc.eval_every <= 0:
+            evaluate_and_maybe_save(float(epoch + 1) if not done else step / steps_per_epoch)
+        if done:
+            break
+    if dev_split is None and accelerator.is_main_process:
+        save_best(unwrapped, tokenizer, run_dir, {"epoch": step / steps_per_epoch})
+        best_epoch = step / steps_per_epoch
+        if test_split is not None:
+            test_triples, _ = predict(unwrapped, test_split.features, tc.eval_batch_size)
+            write_result_json(test_triples, run_dir / "result.json")
+    run_log.log({"best_epoch": best_epoch, **{f"best_{k}": v for k, v in best.items()}}, step)
+    run_log.close()
+    return TrainResult(run_dir=run_dir, best_metrics=best, best_epoch=best_epoch, history=history,
+                       seconds_per_epoch=float(np.mean(epoch_times)) if epoch_times else 0.0, model=unwrapped)
+
+
+def save_best(model: DocREModel, tokenizer: Any, run_dir: Path, metrics: dict[str, Any]) -> None:
+    """Save into ``best_model/`` via a temporary directory and a rename (never half-written)."""
+    target = run_dir / "best_model"
+    tmp = run_dir / ".best_model.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.save(tmp, tokenizer, metrics)
+    old = run_dir / ".best_model.old"
+    if target.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        target.rename(old)
+    tmp.rename(target)
+    if old.exists():
+        shutil.rmtree(old)

@@ -1,0 +1,74 @@
+"""Shared fixtures: a tiny BERT built in memory (never downloaded), fixture documents, and
+the real-data directory from ``DOCRE_DATA_DIR`` (tests that need it skip without it)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def _vocab_words() -> list[str]:
+    words: set[str] = set()
+    for doc in json.loads((FIXTURES / "docs.json").read_text()):
+        for s in doc["sents"]:
+            words.update(w.lower() for w in s)
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)] + list("0123456789")
+    pieces = letters + ["##" + c for c in letters]
+    extra = ["*", ",", ".", "(", ")", "-", "'", '"', "the", "of", "and", "in", "a", "was", "is"]
+    return SPECIAL + sorted(set(extra) | words | set(pieces))
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding a randomly initialised tiny BERT and its tokenizer.
+
+    hidden 32, 2 layers, 4 heads, 512 positions: the shape transformers' own tests use.
+    """
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    d = tmp_path_factory.mktemp("tiny_bert")
+    (d / "vocab.txt").write_text("\n".join(_vocab_words()) + "\n")
+    tok = BertTokenizerFast(vocab_file=str(d / "vocab.txt"), do_lower_case=True)
+    tok.save_pretrained(str(d))
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=len(_vocab_words()), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                     intermediate_size=64, max_position_embeddings=512, hidden_dropout_prob=0.0,
+                     attention_probs_dropout_prob=0.0)
+    BertModel(cfg, add_pooling_layer=False).save_pretrained(str(d))
+    return d
+
+
+@pytest.fixture
+def fixture_docs_path() -> Path:
+    return FIXTURES / "docs.json"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """``$DOCRE_DATA_DIR`` (e.g. ../shared/data); tests needing real data skip without it."""
+    root = os.environ.get("DOCRE_DATA_DIR")
+    if not root or not Path(root).is_dir():
+        pytest.skip("real data: set DOCRE_DATA_DIR to a directory with redocred/, docred/, dwie/, cdr/")
+    return Path(root)
+
+
+def tiny_config(encoder_dir: Path, out_dir: Path, train_file: Path, **overrides):
+    """A config for a fast tiny-model run on CPU."""
+    from docre.config import load_config
+
+    o = {
+        "model.encoder": str(encoder_dir), "model.emb_size": 32, "model.block_size": 8,
+        "data.train_file": str(train_file), "data.dev_file": str(train_file), "data.cache_dir": "none",
+        "train.output_dir": str(out_dir), "train.epochs": 2, "train.batch_size": 2, "train.device": "cpu",
+        "train.lr_encoder": 1e-3, "train.lr_new": 1e-3, "train.warmup_ratio": 0.0, "logging.progress": False,
+        "logging.log_every": 1,
+    }
+    o.update(overrides)
+    return load_config(overrides=o)
