@@ -1,0 +1,5 @@
+import sys
+
+from docre.cli import main
+
+sys.exit(main())

@@ -1,0 +1,196 @@
+"""The ``docre`` command: train | evaluate | predict | submit | inspect | data.
+
+Thin: parses arguments and calls importable functions. Problems a user can fix
+(bad data, bad config, a damaged model directory) print one line and exit with code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from docre import __version__
+from docre.errors import DocreError
+
+logger = logging.getLogger("docre")
+
+
+def _parse_overrides(rest: Sequence[str]) -> dict[str, str]:
+    """``--section.field value`` or ``--section.field=value`` pairs."""
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        if not arg.startswith("--") or "." not in arg:
+            raise DocreError(f"unrecognised argument {arg!r} (overrides look like --train.epochs 3)")
+        key = arg[2:]
+        if "=" in key:
+            key, value = key.split("=", 1)
+            i += 1
+        else:
+            if i + 1 >= len(rest):
+                raise DocreError(f"override {arg} needs a value")
+            value = rest[i + 1]
+            i += 2
+        out[key] = value
+    return out
+
+
+def cmd_train(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    from docre.config import load_config
+    from docre.training import train
+
+    config = load_config(args.config, _parse_overrides(rest))
+    result = train(config)
+    m = result.best_metrics
+    if m:
+        print(f"best dev (epoch {result.best_epoch:g}): F1 {m['f1']:.2f}  Ign F1 {m['ign_f1']:.2f}  "
+              f"P {m['precision']:.2f}  R {m['recall']:.2f}")
+    print(f"run directory: {result.run_dir}  (model: {result.run_dir / 'best_model'})")
+    if (result.run_dir / "result.json").exists():
+        print(f"test predictions: {result.run_dir / 'result.json'}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    from docre.evaluation import evaluate_files, format_scores
+    from docre.utils.io import atomic_write_json
+
+    scores = evaluate_files(args.pred, args.gold, args.train)
+    print(format_scores(scores))
+    if args.out:
+        atomic_write_json(args.out, scores)
+    return 0
+
+
+def _pipeline(args: argparse.Namespace):
+    from docre.pipeline import Pipeline
+
+    return Pipeline.from_dir(args.model, device=args.device, batch_size=args.batch_size, progress=not args.quiet)
+
+
+def cmd_predict(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    from docre.utils.io import atomic_write_json
+
+    pipe = _pipeline(args)
+    docs = pipe.documents(args.data)
+    preds = pipe.predict(docs)
+    atomic_write_json(args.out, preds)
+    n = sum(len(p["relations"]) for p in preds)
+    print(f"{len(preds)} documents, {n} predicted relations -> {args.out}")
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    from docre.evaluation import write_result_json
+
+    pipe = _pipeline(args)
+    docs = pipe.documents(args.data)
+    triples = pipe.predict_triples(docs)
+    zip_path = Path(args.out).with_suffix(".zip") if args.zip else None
+    n = write_result_json(triples, args.out, zip_path=zip_path)
+    print(f"{len(docs)} documents, {n} triples -> {args.out}" + (f" (and {zip_path})" if zip_path else ""))
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    from docre.inspect.cli import run_inspect
+
+    return run_inspect(args)
+
+
+def cmd_data(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    from docre.data.stats import run_data_command
+
+    return run_data_command(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="docre", description="Document-level relation extraction (KMGRE / ATLOP).")
+    p.add_argument("--version", action="version", version=f"docre {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model from a config",
+                       description="Train as the config says; override any field with --section.field value "
+                                   "(e.g. --train.epochs 3 --model.head atlop).")
+    t.add_argument("--config", help="JSON config (configs/*.json); defaults when omitted")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="official DocRED scores of a result.json")
+    e.add_argument("--pred", required=True, help="predictions (CodaLab result.json format)")
+    e.add_argument("--gold", required=True, help="gold DocRED-format file with labels")
+    e.add_argument("--train", help="training file whose facts define Ign F1")
+    e.add_argument("--out", help="also write the scores as JSON here")
+    e.set_defaults(func=cmd_evaluate)
+
+    for name, func, hlp in (("predict", cmd_predict, "predict relations for new documents (readable JSON)"),
+                            ("submit", cmd_submit, "write a leaderboard result.json for a test file")):
+        s = sub.add_parser(name, help=hlp)
+        s.add_argument("--model", required=True, help="model directory (e.g. runs/x/best_model)")
+        s.add_argument("--data", required=True, help="DocRED-format documents (labels optional)")
+        s.add_argument("--out", required=True, help="output JSON file")
+        s.add_argument("--batch-size", type=int, default=8)
+        s.add_argument("--device", default=None, help="cpu | cuda (default: GPU when available)")
+        s.add_argument("--quiet", action="store_true", help="no progress bar")
+        if name == "submit":
+            s.add_argument("--zip", action="store_true", help="also write result.zip for CodaLab")
+        s.set_defaults(func=func)
+
+    i = sub.add_parser("inspect", help="why did the model predict this triple? (mention-pair attribution)")
+    i.add_argument("--model", required=True, help="model directory")
+    i.add_argument("--data", required=True, help="DocRED-format documents (with labels: also missed triples)")
+    i.add_argument("--doc", nargs="*", default=None, help="document titles or indices (default: all)")
+    i.add_argument("--out", required=True, help=".json (records) or .html (a page)")
+    i.add_argument("--only", choices=("tp", "fp", "fn"), default=None, help="keep only these triples")
+    i.add_argument("--relation", default=None, help="keep only this relation id (e.g. P17)")
+    i.add_argument("--top-k", type=int, default=10, help="mention pairs / context tokens per triple")
+    i.add_argument("--batch-size", type=int, default=8)
+    i.add_argument("--device", default=None)
+    i.add_argument("--quiet", action="store_true")
+    i.set_defaults(func=cmd_inspect)
+
+    d = sub.add_parser("data", help="dataset statistics and validation")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    ds = dsub.add_parser("stats", help="documents, entities, mentions, pairs, subword lengths, relations")
+    ds.add_argument("file")
+    ds.add_argument("--tokenizer", default="minilm", help="tokenizer for subword lengths ('none' to skip)")
+    ds.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    dv = dsub.add_parser("validate", help="list every problem in a DocRED-format file")
+    dv.add_argument("file")
+    dv.add_argument("--relations", default=None, help="rel2id/rel_info file labels must use")
+    d.set_defaults(func=cmd_data)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command != "train":
+        parser.error(f"unrecognised arguments: {' '.join(rest)}")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+    try:
+        return int(args.func(args, rest) or 0)
+    except DocreError as exc:
+        print(f"docre: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("docre: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Use a trained model from Python: ``Pipeline.from_dir(path).predict(documents)``."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence, Union
+
+import torch
+
+from docre.data.documents import Document
+from docre.data.features import featurize_documents, report_truncation
+from docre.data.reader import documents_from_json, read_documents
+from docre.inference import predict
+from docre.models.model import DocREModel
+
+DocsLike = Union[str, Path, Sequence[Document], Sequence[dict]]
+
+
+class Pipeline:
+    """A loaded model directory plus its tokenizer.
+
+    >>> pipe = Pipeline.from_dir("runs/demo/best_model")            # doctest: +SKIP
+    >>> pipe.predict([{"title": ..., "sents": ..., "vertexSet": ...}])  # doctest: +SKIP
+    """
+
+    def __init__(self, model: DocREModel, tokenizer: Any, batch_size: int = 8, progress: bool = False):
+        self.model, self.tokenizer = model, tokenizer
+        self.batch_size, self.progress = batch_size, progress
+
+    @classmethod
+    def from_dir(cls, directory: str | Path, device: Optional[str] = None, batch_size: int = 8,
+                 progress: bool = False) -> "Pipeline":
+        """Load a model directory written by ``docre train`` (safetensors + JSON, no pickle)."""
+        dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model, tok = DocREModel.load(directory, device=dev)
+        return cls(model, tok, batch_size, progress)
+
+    @property
+    def relations(self):
+        return self.model.relations
+
+    def documents(self, docs: DocsLike) -> list[Document]:
+        """Validate input documents: a file path, DocRED dicts, or Document objects."""
+        if isinstance(docs, (str, Path)):
+            return read_documents(docs)
+        docs = list(docs)
+        if docs and isinstance(docs[0], Document):
+            return docs  # type: ignore[return-value]
+        return documents_from_json(docs, source="<documents>")
+
+    def featurize(self, docs: Sequence[Document], source: str = "<documents>"):
+        feats = featurize_documents(docs, self.tokenizer, self.relations,
+                                    self.model.config.data.max_seq_length, progress=self.progress)
+        report_truncation(feats, source, self.model.config.data.max_seq_length)
+        return feats
+
+    def predict_triples(self, docs: DocsLike) -> list[dict[str, Any]]:
+        """Predicted triples in CodaLab ``result.json`` form (title, h_idx, t_idx, r, evidence)."""
+        documents = self.documents(docs)
+        triples, _ = predict(self.model, self.featurize(documents, str(docs) if isinstance(docs, (str, Path)) else
+                                                         "<documents>"), self.batch_size, progress=self.progress)
+        return triples
+
+    def predict(self, docs: DocsLike) -> list[dict[str, Any]]:
+        """Readable predictions: per document its title and relations with entity and relation names."""
+        documents = self.documents(docs)
+        triples = self.predict_triples(documents)
+        return readable_predictions(documents, triples, self.relations)
+
+    def explain(self, doc: Union[Document, dict], **kwargs: Any) -> dict[str, Any]:
+        """Attribution records of one document's predicted (and, with gold, missed) triples."""
+        from docre.inspect.attribution import explain_documents
+
+        documents = self.documents([doc])
+        return explain_documents(self.model, self.tokenizer, documents, **kwargs)[0]
+
+
+def readable_predictions(documents: Sequence[Document], triples: Iterable[dict[str, Any]], relations: Any
+                         ) -> list[dict[str, Any]]:
+    by_title: dict[str, list[dict[str, Any]]] = {}
+    for t in triples:
+        by_title.setdefault(t["title"], []).append(t)
+    out = []
+    for d in documents:
+        rels = []
+        for t in by_title.get(d.title, []):
+            h, tt = d.entities[t["h_idx"]], d.entities[t["t_idx"]]
+            rels.append({"h_idx": t["h_idx"], "head": h.name, "head_type": h.type, "r": t["r"],
+                         "relation": relations.name(t["r"]), "t_idx": t["t_idx"], "tail": tt.name,
+                         "tail_type": tt.type})
+        out.append({"title": d.title, "index": d.index, "relations": rels})
+    return out
