@@ -44,8 +44,18 @@ def cmd_train(args: argparse.Namespace, rest: Sequence[str]) -> int:
     from docre.config import load_config
     from docre.training import train
 
-    config = load_config(args.config, _parse_overrides(rest))
-    result = train(config)
+    overrides = _parse_overrides(rest)
+    if args.resume:
+        if args.config:
+            raise DocreError("--resume continues a run with its own config.json; do not pass --config")
+        run_dir = Path(args.resume)
+        if not (run_dir / "config.json").exists():
+            raise DocreError(f"{run_dir}: not a run directory (no config.json)")
+        config = load_config(run_dir / "config.json", overrides)
+        config.train.output_dir = str(run_dir)
+    else:
+        config = load_config(args.config, overrides)
+    result = train(config, resume=bool(args.resume))
     m = result.best_metrics
     if m:
         print(f"best dev (epoch {result.best_epoch:g}): F1 {m['f1']:.2f}  Ign F1 {m['ign_f1']:.2f}  "
@@ -119,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train as the config says; override any field with --section.field value "
                                    "(e.g. --train.epochs 3 --model.head atlop).")
     t.add_argument("--config", help="JSON config (configs/*.json); defaults when omitted")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="official DocRED scores of a result.json")

@@ -101,6 +101,9 @@ class TrainConfig:
     mixed_precision: str = _f("no", "Mixed precision through accelerate.", choices=("no", "bf16", "fp16"))
     num_threads: int = _f(0, "torch CPU threads (0: torch's default).")
     max_steps: int = _f(0, "Stop after this many optimisation steps (0: no limit; for smoke tests).")
+    checkpoint_every: int = _f(0, "Also write a resumable checkpoint every N steps (0: only at the end of each "
+                                  "epoch). `docre train --resume RUN_DIR` continues from it.")
+    keep_checkpoint: bool = _f(False, "Keep the resumable checkpoint after training finished.")
 
 
 @dataclass

@@ -25,8 +25,10 @@ from docre.evaluation import official_scores, write_result_json
 from docre.inference import batches, predict
 from docre.models.model import DocREModel, load_tokenizer
 from docre.models.encoder import resolve_encoder_path
+from docre.training.checkpoint import load_checkpoint, save_checkpoint
 from docre.training.em import EMSchedule
 from docre.training.logging import RunLogger
+from docre.resources import resolve_data_path
 from docre.utils.io import atomic_write_json
 
 logger = logging.getLogger("docre")
@@ -100,7 +102,7 @@ def evaluate_split(model: DocREModel, split: Split, train_docs: Optional[Sequenc
     return official_scores(triples, split.docs, train_docs), triples
 
 
-def train(config: Config, encoder_config: Any = None) -> TrainResult:
+def train(config: Config, encoder_config: Any = None, resume: bool = False) -> TrainResult:
     """Train a model as the config says and return the best dev metrics.
 
     Writes into ``config.train.output_dir``: ``config.json``, ``metrics.jsonl``,
@@ -109,10 +111,14 @@ def train(config: Config, encoder_config: Any = None) -> TrainResult:
 
     ``encoder_config``: build an untrained encoder of that architecture instead of loading
     pretrained weights (tests use a tiny BERT this way).
+    ``resume``: continue the run in ``config.train.output_dir`` from its last checkpoint
+    (model, optimizer, scheduler, RNG states and data position restored).
     """
     from accelerate import Accelerator
 
     tc, dc = config.train, config.data
+    for name in ("train_file", "dev_file", "test_file", "relations_file"):
+        setattr(dc, name, resolve_data_path(getattr(dc, name)))
     if not dc.train_file:
         raise ConfigError("data.train_file is required for training")
     if tc.num_threads > 0:
@@ -126,7 +132,8 @@ def train(config: Config, encoder_config: Any = None) -> TrainResult:
     run_dir = Path(tc.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     cache_dir = None if (dc.cache_dir or "").lower() == "none" else Path(dc.cache_dir or run_dir.parent / ".cache" / "features")
-    atomic_write_json(run_dir / "config.json", config.to_dict())
+    if not resume:
+        atomic_write_json(run_dir / "config.json", config.to_dict())
 
     tokenizer = load_tokenizer(resolve_encoder_path(config.model.encoder))
     train_raw = read_documents(dc.train_file, require_labels=True)
@@ -154,11 +161,27 @@ def train(config: Config, encoder_config: Any = None) -> TrainResult:
     unwrapped: DocREModel = accelerator.unwrap_model(model)
     schedule = EMSchedule(config.kmgre, steps_per_epoch, total_steps, enabled=config.model.head == "kmgre")
 
-    run_log = RunLogger(run_dir, config.logging, config.to_dict())
     history: list[dict[str, Any]] = []
     best: dict[str, Any] = {}
     best_score, best_epoch = -1.0, 0.0
     step, epoch_times = 0, []
+    start_epoch, start_micro = 0, 0
+    if resume:
+        st = load_checkpoint(run_dir, unwrapped, optimizer, scheduler)
+        step, start_epoch, start_micro = st["step"], st["epoch"], st["micro"]
+        history, best, best_score, best_epoch = st["history"], st["best"], st["best_score"], st["best_epoch"]
+        epoch_times = st["epoch_times"]
+        _truncate(run_dir / "metrics.jsonl", st["metrics_bytes"])
+        logger.info("resuming %s at step %d (epoch %d, batch %d)", run_dir, step, start_epoch + 1, start_micro)
+    run_log = RunLogger(run_dir, config.logging, config.to_dict(), resume=resume)
+
+    def checkpoint(epoch: int, micro: int) -> None:
+        if not accelerator.is_main_process:
+            return
+        save_checkpoint(run_dir, unwrapped, optimizer, scheduler, {
+            "step": step, "epoch": epoch, "micro": micro, "history": history, "best": best,
+            "best_score": best_score, "best_epoch": best_epoch, "epoch_times": epoch_times,
+            "metrics_bytes": (run_dir / "metrics.jsonl").stat().st_size})
 
     def evaluate_and_maybe_save(epoch_pos: float) -> None:
         nonlocal best_score, best_epoch, best
@@ -185,15 +208,19 @@ def train(config: Config, encoder_config: Any = None) -> TrainResult:
 
     n_epochs = int(math.ceil(total_steps / steps_per_epoch))
     model.train()
-    done = False
-    for epoch in range(n_epochs):
+    done = step >= total_steps
+    for epoch in range(start_epoch, n_epochs):
+        if done:
+            break
         t0 = time.time()
         g = torch.Generator().manual_seed(tc.seed * 1000 + epoch)
         order = torch.randperm(len(train_split.features), generator=g).tolist()
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{n_epochs}", unit="step",
-                   disable=not config.logging.progress, leave=False)
         micro = list(batches(train_split.features, tc.batch_size, relations.num_classes, order))
-        for k, batch in enumerate(micro):
+        first = start_micro if epoch == start_epoch else 0
+        bar = tqdm(total=steps_per_epoch, initial=first // tc.grad_accum_steps, desc=f"epoch {epoch + 1}/{n_epochs}",
+                   unit="step", disable=not config.logging.progress, leave=False)
+        for k in range(first, len(micro)):
+            batch = micro[k]
             phase = schedule.phase(step)
             if hasattr(unwrapped.head, "set_tau"):
                 unwrapped.head.set_tau(schedule.tau(step))
@@ -203,35 +230,40 @@ def train(config: Config, encoder_config: Any = None) -> TrainResult:
                 if not torch.isfinite(loss):
                     run_log.close()
                     raise TrainingError(
-                        f"non-finite loss ({float(loss)}) at step {step} (epoch {epoch + 1}, phase {phase}); "
-                        f"the last good model is in {run_dir / 'best_model'}")
+                        f"non-finite loss ({float(loss)}) at step {step + 1} (epoch {epoch + 1}, phase {phase}); "
+                        f"stopped; the last good model is in {run_dir / 'best_model'} and training can resume "
+                        f"from {run_dir / 'checkpoint'}")
                 if loss.requires_grad:  # a batch of documents without entity pairs has nothing to learn
                     accelerator.backward(loss)
                 if accelerator.sync_gradients and tc.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
                 optimizer.step()
-                scheduler.step() if accelerator.sync_gradients else None
+                if accelerator.sync_gradients:
+                    scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-            if accelerator.sync_gradients:
-                step += 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{float(loss.detach()):.4f}", phase=phase)
-                if step % config.logging.log_every == 0 or step == 1:
-                    rec = {"epoch": round(epoch + (k + 1) / len(micro), 3), "phase": phase, "loss": float(loss.detach()),
-                           "lr": scheduler.get_last_lr()[0], **out.stats}
-                    run_log.log(rec, step)
-                if tc.eval_every > 0 and step % tc.eval_every == 0:
-                    evaluate_and_maybe_save(epoch + (k + 1) / len(micro))
-                if step >= total_steps:
-                    done = True
-                    break
+            if not accelerator.sync_gradients:
+                continue
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(loss.detach()):.4f}", phase=phase)
+            if step % config.logging.log_every == 0 or step == 1:
+                rec = {"epoch": round(epoch + (k + 1) / len(micro), 3), "phase": phase,
+                       "loss": float(loss.detach()), "lr": scheduler.get_last_lr()[0], **out.stats}
+                run_log.log(rec, step)
+            if tc.eval_every > 0 and step % tc.eval_every == 0:
+                evaluate_and_maybe_save(epoch + (k + 1) / len(micro))
+            if step >= total_steps:
+                done = True
+                break
+            if tc.checkpoint_every > 0 and step % tc.checkpoint_every == 0:
+                checkpoint(epoch, k + 1)
         bar.close()
         epoch_times.append(time.time() - t0)
         run_log.log({"epoch": epoch + 1, "epoch_seconds": round(epoch_times[-1], 2)}, step)
         if tc.eval_every <= 0:
             evaluate_and_maybe_save(float(epoch + 1) if not done else step / steps_per_epoch)
-        if done:
-            break
+        if not done:
+            checkpoint(epoch + 1, 0)
     if dev_split is None and accelerator.is_main_process:
         save_best(unwrapped, tokenizer, run_dir, {"epoch": step / steps_per_epoch})
         best_epoch = step / steps_per_epoch
@@ -240,8 +272,17 @@ def train(config: Config, encoder_config: Any = None) -> TrainResult:
             write_result_json(test_triples, run_dir / "result.json")
     run_log.log({"best_epoch": best_epoch, **{f"best_{k}": v for k, v in best.items()}}, step)
     run_log.close()
+    if accelerator.is_main_process and not tc.keep_checkpoint and (run_dir / "checkpoint").exists():
+        shutil.rmtree(run_dir / "checkpoint")
     return TrainResult(run_dir=run_dir, best_metrics=best, best_epoch=best_epoch, history=history,
                        seconds_per_epoch=float(np.mean(epoch_times)) if epoch_times else 0.0, model=unwrapped)
+
+
+def _truncate(path: Path, size: int) -> None:
+    """Drop log lines written after the checkpoint (they will be written again)."""
+    if path.exists() and path.stat().st_size > size:
+        with open(path, "rb+") as fh:
+            fh.truncate(size)
 
 
 def save_best(model: DocREModel, tokenizer: Any, run_dir: Path, metrics: dict[str, Any]) -> None:
