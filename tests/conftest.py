@@ -35,7 +35,7 @@ def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     d = tmp_path_factory.mktemp("tiny_bert")
     (d / "vocab.txt").write_text("\n".join(_vocab_words()) + "\n")
-    tok = BertTokenizerFast(vocab_file=str(d / "vocab.txt"), do_lower_case=True)
+    tok = BertTokenizerFast(vocab=str(d / "vocab.txt"), do_lower_case=True)  # transformers 5 ignores vocab_file=
     tok.save_pretrained(str(d))
     torch.manual_seed(0)
     cfg = BertConfig(vocab_size=len(_vocab_words()), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,

@@ -220,7 +220,10 @@ def load_pretrained_encoder(path: str, attention: str = "auto", from_config: Opt
 
     impl = "eager" if attention == "eager" else "sdpa"
     if from_config is not None:
-        return AutoModel.from_config(from_config, attn_implementation=impl)
+        try:
+            return AutoModel.from_config(from_config, attn_implementation=impl, add_pooling_layer=False)
+        except TypeError:
+            return AutoModel.from_config(from_config, attn_implementation=impl)
     try:
         return AutoModel.from_pretrained(path, attn_implementation=impl, add_pooling_layer=False)
     except TypeError:
