@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +38,8 @@ class DataConfig:
         None, "rel2id.json / rel_info.json / relations.json; empty: derived from the training labels.")
     max_seq_length: int = _f(1024, "Subwords per document (incl. special tokens); longer documents are truncated "
                                    "and the mentions past the cut are reported. 0: no limit (sliding windows).")
-    cache_dir: Optional[str] = _f(None, "Feature cache directory (default: <output_dir>/../.cache/features; "
-                                        "'none' disables caching).")
+    cache: bool = _f(True, "Cache features on disk, keyed by file content + tokenizer + max length.")
+    cache_dir: Optional[str] = _f(None, "Feature cache directory (default: <output_dir>/../.cache/features).")
 
 
 @dataclass
@@ -128,27 +129,62 @@ class Config:
         return dataclasses.asdict(self)
 
     def validate(self) -> "Config":
+        """Raise :class:`ConfigError` on the first invalid value (choices, minimums, sizes)."""
+        found = self._first_problem()
+        if found is not None:
+            raise ConfigError(found[1])
+        return self
+
+    def _first_problem(self) -> Optional[tuple[tuple[str, ...], str]]:
+        """The first invalid value as (dotted fields involved, message), or None."""
         for section in dataclasses.fields(self):
             obj = getattr(self, section.name)
             for f in dataclasses.fields(obj):
+                name, value = f"{section.name}.{f.name}", getattr(obj, f.name)
                 choices = f.metadata.get("choices")
-                if choices and getattr(obj, f.name) not in choices:
-                    raise ConfigError(f"{section.name}.{f.name} = {getattr(obj, f.name)!r}: must be one of {list(choices)}")
+                if choices and value not in choices:
+                    return (name,), f"{name} = {value!r}: must be one of {list(choices)}"
+                if name in _MINIMUM and value < _MINIMUM[name]:
+                    return (name,), f"{name} = {value!r}: must be >= {_MINIMUM[name]}"
         if self.model.emb_size % self.model.block_size:
-            raise ConfigError(f"model.emb_size ({self.model.emb_size}) must be a multiple of model.block_size "
-                              f"({self.model.block_size})")
-        if self.train.batch_size < 1 or self.train.grad_accum_steps < 1:
-            raise ConfigError("train.batch_size and train.grad_accum_steps must be >= 1")
-        if self.model.window < 8:
-            raise ConfigError("model.window must be >= 8")
-        return self
+            return (("model.emb_size", "model.block_size"),
+                    f"model.emb_size ({self.model.emb_size}) must be a multiple of model.block_size "
+                    f"({self.model.block_size})")
+        if not 0 <= self.model.window_stride <= self.model.window - 2:
+            return (("model.window_stride", "model.window"),
+                    f"model.window_stride ({self.model.window_stride}) must be between 0 and model.window - 2 "
+                    f"({self.model.window - 2}): a larger stride leaves tokens outside every window")
+        return None
+
+
+#: Smallest sensible value of numeric fields (a zero block or chunk size would divide by zero).
+_MINIMUM: dict[str, float] = {
+    "data.max_seq_length": 0, "model.emb_size": 1, "model.block_size": 1, "model.window": 8,
+    "model.pair_chunk_size": 1, "kmgre.warmup_epochs": 0, "kmgre.em_period": -1, "train.epochs": 0,
+    "train.batch_size": 1, "train.eval_batch_size": 1, "train.grad_accum_steps": 1, "train.num_threads": 0,
+    "train.max_steps": 0, "train.eval_every": 0, "logging.log_every": 1,
+}
+
+
+def _validated(cfg: Config, sources: dict[str, str]) -> Config:
+    """``cfg.validate()``, naming the file (or 'override') that set the offending field."""
+    found = cfg._first_problem()
+    if found is None:
+        return cfg
+    fields, message = found
+    where = next((sources[f] for f in fields if f in sources), None)
+    raise ConfigError(f"{where}: {message}" if where else message)
 
 
 _SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
 
 
-def _coerce(value: Any, tp: Any, name: str) -> Any:
-    """Check/convert ``value`` to the annotated type ``tp`` (str annotations resolved)."""
+def _coerce(value: Any, tp: Any, name: str, from_text: bool = True) -> Any:
+    """Check/convert ``value`` to the annotated type ``tp`` (str annotations resolved).
+
+    ``from_text``: the value came from a command line, so ``"3"`` may stand for 3; a JSON
+    file has real numbers and booleans, so there a string for a number is a mistake.
+    """
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Union:  # Optional[X]
@@ -158,29 +194,32 @@ def _coerce(value: Any, tp: Any, name: str) -> Any:
     if tp is bool:
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+        if from_text and isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.lower() in ("true", "1", "yes")
-        raise ConfigError(f"{name}: expected true/false, got {value!r}")
+        raise ConfigError(f"{name}: expected true/false, got {_describe(value)}")
     if tp is int:
         if isinstance(value, bool):
             raise ConfigError(f"{name}: expected an integer, got {value!r}")
         if isinstance(value, int):
             return value
-        if isinstance(value, str):
+        if from_text and isinstance(value, str):
             try:
                 return int(value)
             except ValueError:
                 pass
-        raise ConfigError(f"{name}: expected an integer, got {value!r}")
+        raise ConfigError(f"{name}: expected an integer, got {_describe(value)}")
     if tp is float:
+        number: Optional[float] = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
+            number = float(value)
+        elif from_text and isinstance(value, str):
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise ConfigError(f"{name}: expected a number, got {value!r}")
+        if number is None or not math.isfinite(number):
+            raise ConfigError(f"{name}: expected a finite number, got {_describe(value)}")
+        return number
     if tp is str:
         if isinstance(value, str):
             return value
@@ -188,19 +227,32 @@ def _coerce(value: Any, tp: Any, name: str) -> Any:
     return value
 
 
+def _describe(value: Any) -> str:
+    """``'3'`` reads like 3 in a message; say that it is a string."""
+    return f"the string {value!r}" if isinstance(value, str) else repr(value)
+
+
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _apply(cfg: Config, section: str, key: str, value: Any, source: str) -> None:
+def _check_section(section: str, source: str) -> None:
     if section not in _SECTIONS:
         raise ConfigError(f"{source}: unknown section {section!r} (sections: {', '.join(_SECTIONS)})")
+
+
+def _apply(cfg: Config, section: str, key: str, value: Any, source: str,
+           sources: Optional[dict[str, str]] = None) -> None:
+    """Set ``section.key``; ``sources`` records which file (or 'override') set each field."""
+    _check_section(section, source)
     obj = getattr(cfg, section)
     hints = _hints(type(obj))
     if key not in hints:
         known = ", ".join(f.name for f in dataclasses.fields(obj))
         raise ConfigError(f"{source}: unknown field {section}.{key} (fields of {section}: {known})")
-    setattr(obj, key, _coerce(value, hints[key], f"{source}: {section}.{key}"))
+    setattr(obj, key, _coerce(value, hints[key], f"{source}: {section}.{key}", from_text=source == "override"))
+    if sources is not None:
+        sources[f"{section}.{key}"] = source
 
 
 def load_config(path: Optional[str | Path] = None, overrides: Optional[dict[str, Any]] = None) -> Config:
@@ -210,44 +262,52 @@ def load_config(path: Optional[str | Path] = None, overrides: Optional[dict[str,
         ConfigError: unknown section or field, wrong type, invalid choice.
     """
     cfg = Config()
+    sources: dict[str, str] = {}
     if path is not None:
         path = Path(path)
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             raise ConfigError(f"{path}: config file not found") from exc
+        except OSError as exc:  # a directory, no permission, ...
+            raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from exc
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ConfigError(f"{path}: not valid JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise ConfigError(f"{path}: not a config: JSON nested too deeply") from exc
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: a config must be a JSON object of sections")
         for section, values in raw.items():
             if section.startswith("_"):  # comments
                 continue
+            _check_section(section, str(path))
             if not isinstance(values, dict):
                 raise ConfigError(f"{path}: section {section!r} must be an object")
             for key, value in values.items():
                 if key.startswith("_"):
                     continue
-                _apply(cfg, section, key, value, str(path))
+                _apply(cfg, section, key, value, str(path), sources)
     for dotted, value in (overrides or {}).items():
         if "." not in dotted:
             raise ConfigError(f"override {dotted!r}: use section.field, e.g. train.epochs")
         section, key = dotted.split(".", 1)
-        _apply(cfg, section, key, value, "override")
-    return cfg.validate()
+        _apply(cfg, section, key, value, "override", sources)
+    return _validated(cfg, sources)
 
 
 def config_from_dict(raw: dict[str, Any], source: str = "config.json") -> Config:
     """Rebuild a config saved with :meth:`Config.to_dict` (e.g. from a model directory)."""
     cfg = Config()
+    sources: dict[str, str] = {}
     for section, values in raw.items():
         if section.startswith("_") or section == "docre_version":
             continue
+        _check_section(section, source)
         if not isinstance(values, dict):
             raise ConfigError(f"{source}: section {section!r} must be an object")
         for key, value in values.items():
-            _apply(cfg, section, key, value, source)
-    return cfg.validate()
+            _apply(cfg, section, key, value, source, sources)
+    return _validated(cfg, sources)
 
 
 def parse_range(spec: str, n: int) -> range:

@@ -65,7 +65,7 @@ def tiny_config(encoder_dir: Path, out_dir: Path, train_file: Path, **overrides)
 
     o = {
         "model.encoder": str(encoder_dir), "model.emb_size": 32, "model.block_size": 8,
-        "data.train_file": str(train_file), "data.dev_file": str(train_file), "data.cache_dir": "none",
+        "data.train_file": str(train_file), "data.dev_file": str(train_file), "data.cache": False,
         "train.output_dir": str(out_dir), "train.epochs": 2, "train.batch_size": 2, "train.device": "cpu",
         "train.lr_encoder": 1e-3, "train.lr_new": 1e-3, "train.warmup_ratio": 0.0, "logging.progress": False,
         "logging.log_every": 1,

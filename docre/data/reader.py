@@ -193,6 +193,8 @@ def _load_raw(path: Path) -> list[Any]:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(DataProblem(str(path), f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")) from exc
+    except RecursionError as exc:  # e.g. "[[[[...]]]]" thousands deep: not DocRED, and json cannot parse it
+        raise DataError(DataProblem(str(path), "JSON nested too deeply to be DocRED documents")) from exc
     if not isinstance(obj, list):
         raise DataError(DataProblem(str(path), f"top level must be a JSON list of documents, got {type(obj).__name__}"))
     return obj

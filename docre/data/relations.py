@@ -11,6 +11,10 @@ from docre.errors import DataError, DataProblem
 NA_RELATION = "Na"
 
 
+def _is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
 @dataclass
 class RelationInventory:
     """Relation ids in class order. ``ids[0]`` is always the NA/threshold class ``"Na"``.
@@ -59,24 +63,48 @@ class RelationInventory:
         (``{"P17": "country", ...}``) or docre's own ``relations.json``
         (``{"ids": [...], "names": {...}}``)."""
         path = Path(path)
+        file = str(path)
         try:
             obj = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DataError(DataProblem(str(path), f"cannot read relation inventory: {exc}")) from exc
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise DataError(DataProblem(file, f"cannot read relation inventory: {exc}")) from exc
         if isinstance(obj, dict) and "ids" in obj and isinstance(obj["ids"], list):
-            return cls(list(obj["ids"]), dict(obj.get("names", {})))
-        if isinstance(obj, dict) and obj and all(isinstance(v, int) for v in obj.values()):
-            ids = [r for r, _ in sorted(obj.items(), key=lambda kv: kv[1])]
-            if NA_RELATION not in obj:
-                ids = [NA_RELATION] + ids
-            elif obj[NA_RELATION] != 0:
-                raise DataError(DataProblem(str(path), f"class {NA_RELATION!r} must have id 0", field=NA_RELATION))
-            if sorted(obj.values()) != list(range(len(obj))) and NA_RELATION in obj:
-                raise DataError(DataProblem(str(path), "relation ids must be 0..n-1 without gaps"))
-            return cls(ids)
+            return cls._from_ids(file, obj["ids"], obj.get("names", {}))
+        if isinstance(obj, dict) and obj and all(_is_int(v) for v in obj.values()):
+            return cls._from_rel2id(file, obj)
         if isinstance(obj, dict) and obj and all(isinstance(v, str) for v in obj.values()):
             return cls.from_relations(obj.keys(), obj)
-        raise DataError(DataProblem(str(path), "not a rel2id ({id: int}), rel_info ({id: name}) or relations.json file"))
+        raise DataError(DataProblem(file, "not a rel2id ({id: int}), rel_info ({id: name}) or relations.json file"))
+
+    @classmethod
+    def _from_ids(cls, file: str, ids: list, names: object) -> "RelationInventory":
+        """docre's ``relations.json``: ids in class order (``"Na"``, when listed, first)."""
+        for i, r in enumerate(ids):
+            if not isinstance(r, str):
+                raise DataError(DataProblem(file, f"relation id must be a string, got {r!r}", field=f"ids[{i}]"))
+            if r in ids[:i]:
+                raise DataError(DataProblem(file, f"relation {r!r} listed twice", field=f"ids[{i}]"))
+        if NA_RELATION in ids[1:]:
+            raise DataError(DataProblem(file, f"class {NA_RELATION!r} must come first (class 0)",
+                                        field=f"ids[{ids.index(NA_RELATION)}]"))
+        if not isinstance(names, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in names.items()):
+            raise DataError(DataProblem(file, "must be an object {relation id: name}", field="names"))
+        return cls(list(ids), dict(names))
+
+    @classmethod
+    def _from_rel2id(cls, file: str, obj: dict) -> "RelationInventory":
+        """``rel2id.json``: class ids 0..n-1 (``"Na"`` = 0), or 1..n when ``"Na"`` is left out."""
+        ordered = sorted(obj.items(), key=lambda kv: kv[1])
+        if NA_RELATION in obj and obj[NA_RELATION] != 0:
+            raise DataError(DataProblem(file, f"class {NA_RELATION!r} must have id 0", field=NA_RELATION))
+        first = 0 if NA_RELATION in obj or ordered[0][1] == 0 else 1
+        for expected, (rel, value) in enumerate(ordered, start=first):
+            if value != expected:
+                raise DataError(DataProblem(
+                    file, f"relation ids must be {first}..{first + len(obj) - 1} without gaps or repeats: "
+                          f"id {value} where {expected} was expected", field=rel))
+        ids = [r for r, _ in ordered]
+        return cls(ids if NA_RELATION in obj else [NA_RELATION] + ids)
 
     def to_json(self) -> dict:
         return {"ids": list(self.ids), "names": {r: self.names[r] for r in self.ids if r in self.names}}

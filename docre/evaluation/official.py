@@ -276,6 +276,8 @@ def read_predictions(path: PathLike) -> list[dict[str, Any]]:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(DataProblem(file, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")) from exc
+    except RecursionError as exc:
+        raise DataError(DataProblem(file, "JSON nested too deeply")) from exc
     if not isinstance(obj, list):
         raise DataError(DataProblem(file, f"top level must be a JSON list of predictions, got {type(obj).__name__}"))
     predictions = []

@@ -28,6 +28,7 @@ from docre.utils.io import atomic_path, atomic_write_json
 
 logger = logging.getLogger(__name__)
 
+_CHECK_KEYS = ("weights_sha256", "relations_sha256", "num_classes")
 MODEL_FILES = ("config.json", "model.safetensors", "relations.json", "encoder/config.json", "tokenizer")
 
 
@@ -114,13 +115,13 @@ class DocREModel(nn.Module):
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
         with atomic_path(directory / "model.safetensors") as tmp:
             save_file(state, str(tmp), metadata={"docre_version": __version__})
-        digest = _sha256(directory / "model.safetensors")
+        self.relations.save(directory / "relations.json")
         cfg = self.config.to_dict()
         cfg["docre_version"] = __version__
-        cfg["weights_sha256"] = digest
+        cfg["weights_sha256"] = _sha256(directory / "model.safetensors")
+        cfg["relations_sha256"] = _sha256(directory / "relations.json")
         cfg["num_classes"] = self.relations.num_classes
         atomic_write_json(directory / "config.json", cfg)
-        self.relations.save(directory / "relations.json")
         enc_cfg = self.encoder.model.config.to_dict()
         atomic_write_json(directory / "encoder" / "config.json", enc_cfg)
         tokenizer.save_pretrained(str(directory / "tokenizer"))
@@ -145,32 +146,44 @@ class DocREModel(nn.Module):
         for name in MODEL_FILES:
             if not (directory / name).exists():
                 raise ModelDirError(f"{directory}: missing {name} (not a complete docre model directory)")
+        for name in ("config.json", "model.safetensors", "relations.json", "encoder/config.json"):
+            if not (directory / name).is_file():
+                raise ModelDirError(f"{directory / name}: not a file")
         try:
             raw_cfg = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise ModelDirError(f"{directory / 'config.json'}: not valid JSON: {exc}") from exc
+        if not isinstance(raw_cfg, dict):
+            raise ModelDirError(f"{directory / 'config.json'}: must be a JSON object")
         try:
-            config = config_from_dict({k: v for k, v in raw_cfg.items()
-                                       if k not in ("weights_sha256", "num_classes")}, str(directory / "config.json"))
+            config = config_from_dict({k: v for k, v in raw_cfg.items() if k not in _CHECK_KEYS},
+                                      str(directory / "config.json"))
         except DocreError as exc:
             raise ModelDirError(str(exc)) from exc
-        expected = raw_cfg.get("weights_sha256")
-        if expected and _sha256(directory / "model.safetensors") != expected:
-            raise ModelDirError(f"{directory / 'model.safetensors'}: checksum differs from config.json "
-                                "(the weights were altered or belong to another model)")
         try:
             relations = RelationInventory.from_file(directory / "relations.json")
         except DocreError as exc:
             raise ModelDirError(str(exc)) from exc
-        if raw_cfg.get("num_classes") not in (None, relations.num_classes):
+        if raw_cfg.get("num_classes", relations.num_classes) != relations.num_classes:
             raise ModelDirError(f"{directory / 'relations.json'}: {relations.num_classes} classes but the model "
-                                f"was trained with {raw_cfg['num_classes']}")
-        tokenizer = load_tokenizer(str(directory / "tokenizer"))
+                                f"was trained with {raw_cfg.get('num_classes')}")
+        for key, name, what in (("weights_sha256", "model.safetensors", "the weights"),
+                                ("relations_sha256", "relations.json", "the relation inventory")):
+            expected = raw_cfg.get(key)
+            if not isinstance(expected, str):
+                raise ModelDirError(f"{directory / 'config.json'}: no {key} (not written by docre, or edited)")
+            if _sha256(directory / name) != expected:
+                raise ModelDirError(f"{directory / name}: checksum differs from config.json ({what} were altered "
+                                    "or belong to another model)")
+        try:
+            tokenizer = load_tokenizer(str(directory / "tokenizer"))
+        except DocreError as exc:
+            raise ModelDirError(f"{directory / 'tokenizer'}: {exc}") from exc
         try:
             enc_cfg = AutoConfig.for_model(**json.loads((directory / "encoder" / "config.json").read_text()))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ModelDirError(f"{directory / 'encoder/config.json'}: unreadable encoder config: {exc}") from exc
-        model = cls.build(config, relations, tokenizer, encoder_config=enc_cfg)
+            model = cls.build(config, relations, tokenizer, encoder_config=enc_cfg)
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+            raise ModelDirError(f"{directory / 'encoder/config.json'}: cannot build the encoder: {exc}") from exc
         try:
             state = load_file(str(directory / "model.safetensors"))
         except (SafetensorError, OSError, ValueError) as exc:

@@ -130,10 +130,7 @@ def train(config: Config, encoder_config: Any = None, resume: bool = False) -> T
     accelerator = Accelerator(cpu=cpu, mixed_precision=tc.mixed_precision,
                               gradient_accumulation_steps=tc.grad_accum_steps)
     run_dir = Path(tc.output_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cache_dir = None if (dc.cache_dir or "").lower() == "none" else Path(dc.cache_dir or run_dir.parent / ".cache" / "features")
-    if not resume:
-        atomic_write_json(run_dir / "config.json", config.to_dict())
+    cache_dir = Path(dc.cache_dir or run_dir.parent / ".cache" / "features") if dc.cache else None
 
     tokenizer = load_tokenizer(resolve_encoder_path(config.model.encoder))
     train_raw = read_documents(dc.train_file, require_labels=True)
@@ -150,6 +147,10 @@ def train(config: Config, encoder_config: Any = None, resume: bool = False) -> T
                 len(dev_split.docs) if dev_split else 0, len(test_split.docs) if test_split else 0,
                 relations.num_classes, config.model.head)
 
+    # the data is valid: only now does the run directory get written to
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        atomic_write_json(run_dir / "config.json", config.to_dict())
     model = DocREModel.build(config, relations, tokenizer, encoder_config=encoder_config)
     optimizer = make_optimizer(model, config)
     steps_per_epoch = math.ceil(len(train_split.features) / tc.batch_size / tc.grad_accum_steps)
