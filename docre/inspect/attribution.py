@@ -416,11 +416,11 @@ class _DocumentExplainer:
             if self.attribution == "context":
                 tr["context_tokens"] = self._context_tokens(h, t)
             triples.append(tr)
+        head = self.model.config.model.head
         return {
             "schema_version": SCHEMA_VERSION, "title": doc.title, "doc_index": doc.index,
-            "head": self.model.config.model.head, "attribution": self.attribution,
-            "fusion": self.details.get("fusion", self.model.config.kmgre.fusion if self.model.config.model.head == "kmgre"
-                                       else None),
+            "head": head, "attribution": self.attribution,
+            "fusion": self.details.get("fusion", self.model.config.kmgre.fusion if head == "kmgre" else None),
             "sents": [list(s) for s in doc.sents], "entities": _entities_json(doc, feat),
             "has_gold": has_gold, "num_predicted": len(predicted), "scores": scores,
             "filters": {"only": self.only, "relation": self.relation, "top_k": self.top_k},
@@ -462,6 +462,7 @@ def explain_documents(model: Any, tokenizer: Any, documents: Sequence[Document],
     model.eval()
     handle = model.encoder.register_forward_hook(keep_encoded)
     records: list[Optional[dict[str, Any]]] = [None] * len(documents)
+    scored = [False] * len(documents)  # the head returned details (the document has entity pairs)
     order = length_sorted(feats)
     bar = tqdm(total=len(feats), desc="explain", unit="doc", disable=not progress, leave=False)
     try:
@@ -474,6 +475,7 @@ def explain_documents(model: Any, tokenizer: Any, documents: Sequence[Document],
             encoded = captured.get("encoded") or [None] * len(idx)
             details = out.details or [{}] * len(idx)
             for b, i in enumerate(idx):
+                scored[i] = "key" in details[b]
                 records[i] = _DocumentExplainer(model, documents[i], feats[i], out.logits[b], details[b], encoded[b],
                                                 only, relation, top_k).record()
             bar.update(len(idx))
@@ -482,6 +484,11 @@ def explain_documents(model: Any, tokenizer: Any, documents: Sequence[Document],
         bar.close()
         if was_training:
             model.train()
+    # a document without entity pairs says what the others say (it has no triples to explain)
+    modes = {r["attribution"] for r, s in zip(records, scored) if s and r is not None}
+    for r, s in zip(records, scored):
+        if not s and r is not None and len(modes) == 1:
+            r["attribution"] = next(iter(modes))
     return [r for r in records if r is not None]
 
 

@@ -22,7 +22,8 @@ def output_format(path: str | Path) -> str:
     """``.json`` or ``.html`` from the output path's extension (else :class:`DocreError`)."""
     ext = Path(path).suffix.lower()
     if ext not in OUTPUT_FORMATS:
-        raise DocreError(f"--out {path}: the extension must be .json (records) or .html (a page), not {ext or 'none'!r}")
+        raise DocreError(f"--out {path}: the extension must be .json (records) or .html (a page), "
+                         f"not {ext or 'none'!r}")
     return ext
 
 
