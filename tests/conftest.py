@@ -25,24 +25,28 @@ def _vocab_words() -> list[str]:
     return SPECIAL + sorted(set(extra) | words | set(pieces))
 
 
-@pytest.fixture(scope="session")
-def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory holding a randomly initialised tiny BERT and its tokenizer.
+def build_tiny_bert(d: Path, dropout: float = 0.0, seed: int = 0) -> Path:
+    """Write a randomly initialised tiny BERT and its tokenizer into ``d``.
 
     hidden 32, 2 layers, 4 heads, 512 positions: the shape transformers' own tests use.
     """
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
-    d = tmp_path_factory.mktemp("tiny_bert")
     (d / "vocab.txt").write_text("\n".join(_vocab_words()) + "\n")
     tok = BertTokenizerFast(vocab=str(d / "vocab.txt"), do_lower_case=True)  # transformers 5 ignores vocab_file=
     tok.save_pretrained(str(d))
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     cfg = BertConfig(vocab_size=len(_vocab_words()), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                     intermediate_size=64, max_position_embeddings=512, hidden_dropout_prob=0.0,
-                     attention_probs_dropout_prob=0.0)
+                     intermediate_size=64, max_position_embeddings=512, hidden_dropout_prob=dropout,
+                     attention_probs_dropout_prob=dropout)
     BertModel(cfg, add_pooling_layer=False).save_pretrained(str(d))
     return d
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding a randomly initialised tiny BERT (no dropout) and its tokenizer."""
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
 
 
 @pytest.fixture

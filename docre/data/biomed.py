@@ -329,16 +329,9 @@ def parse_biomed_lines(
 
 def load_biomed_file(path: PathLike, corpus: Optional[str] = None) -> tuple[list[dict], Optional[BiomedCorpus]]:
     """Like :func:`read_biomed_file`, but also return the corpus (given or detected)."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DataError(DataProblem(str(path), f"cannot read file: {exc.strerror or exc}")) from exc
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise DataError(DataProblem(str(path), f"not valid UTF-8 (line {line}, byte offset {exc.start})")) from exc
+    from docre.utils.io import read_text_file
+
+    text = read_text_file(path)
     return parse_biomed_lines(text.split("\n"), corpus, str(path))
 
 

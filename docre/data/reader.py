@@ -13,6 +13,7 @@ from typing import Any, Optional, Sequence
 from docre.data.documents import Document, Entity, Fact, Mention
 from docre.data.relations import RelationInventory
 from docre.errors import DataError, DataProblem
+from docre.utils.io import read_text_file
 
 
 def _is_int(x: Any) -> bool:
@@ -181,14 +182,7 @@ def _load_raw(path: Path) -> list[Any]:
         from docre.data.biomed import read_biomed_file  # noqa: WPS433 (optional format)
 
         return read_biomed_file(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DataError(DataProblem(str(path), f"cannot read file: {exc.strerror or exc}")) from exc
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(DataProblem(str(path), f"not valid UTF-8 (byte offset {exc.start})")) from exc
+    text = read_text_file(path)
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -17,6 +17,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 from docre.data.documents import Document
 from docre.data.reader import read_documents
+from docre.utils.io import read_text_file
 from docre.errors import DataError, DataProblem
 
 PathLike = Union[str, Path]
@@ -266,12 +267,7 @@ def read_predictions(path: PathLike) -> list[dict[str, Any]]:
             known and the offending field.
     """
     file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataError(DataProblem(file, f"cannot read file: {exc.strerror or exc}")) from exc
-    except UnicodeDecodeError as exc:
-        raise DataError(DataProblem(file, f"not valid UTF-8 (byte offset {exc.start})")) from exc
+    text = read_text_file(path)
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -52,3 +52,19 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
 
 def atomic_write_json(path: PathLike, obj: Any, indent: int | None = 2) -> None:
     atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+
+
+def read_text_file(path: PathLike) -> str:
+    """Read a UTF-8 text file; unreadable or non-UTF-8 files raise a DataError naming the file."""
+    from docre.errors import DataError, DataProblem
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(DataProblem(str(path), f"cannot read file: {exc.strerror or exc}")) from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(DataProblem(str(path), f"not valid UTF-8 (line {line}, byte offset {exc.start})")) from exc

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import FIXTURES, _vocab_words
+from conftest import FIXTURES, build_tiny_bert
 
 KILLER = textwrap.dedent("""
     import os, signal, sys
@@ -46,17 +46,7 @@ KILLER = textwrap.dedent("""
 @pytest.fixture(scope="module")
 def dropout_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny BERT with dropout, so that restoring the RNG state matters."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    d = tmp_path_factory.mktemp("tiny_bert_dropout")
-    (d / "vocab.txt").write_text("\n".join(_vocab_words()) + "\n")
-    BertTokenizerFast(vocab=str(d / "vocab.txt"), do_lower_case=True).save_pretrained(str(d))
-    torch.manual_seed(1)
-    cfg = BertConfig(vocab_size=len(_vocab_words()), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                     intermediate_size=64, max_position_embeddings=512, hidden_dropout_prob=0.2,
-                     attention_probs_dropout_prob=0.1)
-    BertModel(cfg, add_pooling_layer=False).save_pretrained(str(d))
-    return d
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny_bert_dropout"), dropout=0.2, seed=1)
 
 
 def _args(encoder: Path, out: Path, head: str) -> list[str]:
