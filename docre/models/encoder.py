@@ -62,6 +62,9 @@ def window_starts(content_len: int, window_content: int, stride: int = 0) -> lis
     at the start and one at the end, as far apart as possible; longer documents get evenly
     spaced windows whose overlap is as even as possible.
     """
+    if stride > window_content:
+        raise ValueError(f"window stride {stride} exceeds the window's {window_content} content tokens: "
+                         "tokens between windows would get no representation")
     if content_len <= window_content:
         return [0]
     last = content_len - window_content
