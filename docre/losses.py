@@ -45,8 +45,8 @@ def adaptive_threshold_predict(logits: torch.Tensor, num_labels: int = 4) -> tor
     mask = logits > th
     if num_labels > 0:
         k = min(num_labels, logits.size(-1))
-        kth = logits.topk(k, dim=-1).values[:, -1:]
-        mask = mask & (logits >= kth)
+        top = torch.zeros_like(mask).scatter_(1, logits.topk(k, dim=-1).indices, True)
+        mask = mask & top  # exactly the k highest (ties broken by topk), never more
     out = mask.to(logits.dtype)
     out[:, 0] = (out[:, 1:].sum(-1) == 0).to(logits.dtype)
     return out

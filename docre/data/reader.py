@@ -81,9 +81,11 @@ class _DocValidator:
             fld = f"vertexSet[{ei}]"
             if not isinstance(ent, list):
                 self.problem(fld, f"an entity must be a list of mentions, got {type(ent).__name__}")
+                entities.append(Entity(()))  # keep its index so labels are checked against the right count
                 continue
             if not ent:
                 self.problem(fld, "entity has no mentions")
+                entities.append(Entity(()))
                 continue
             mentions = []
             for mi, m in enumerate(ent):

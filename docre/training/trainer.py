@@ -231,7 +231,7 @@ def train(config: Config, encoder_config: Any = None, resume: bool = False) -> T
                 if not torch.isfinite(loss):
                     run_log.close()
                     raise TrainingError(
-                        f"non-finite loss ({float(loss)}) at step {step + 1} (epoch {epoch + 1}, phase {phase}); "
+                        f"non-finite loss ({float(loss.detach())}) at step {step + 1} (epoch {epoch + 1}, phase {phase}); "
                         f"stopped; the last good model is in {run_dir / 'best_model'} and training can resume "
                         f"from {run_dir / 'checkpoint'}")
                 if loss.requires_grad:  # a batch of documents without entity pairs has nothing to learn

@@ -90,10 +90,15 @@ class KMGREHead(nn.Module):
         self.key_classifier = KeyInstanceClassifier(hidden_size, model_cfg.emb_size)
         # set once the EM phase starts; saved with the model (inference uses fused logits then)
         self.register_buffer("em_started", torch.zeros((), dtype=torch.bool))
-        self.tau = self.cfg.tau_end
+        # tau of the key-set threshold; a buffer so a saved model selects K as it did when saved
+        self.register_buffer("tau_value", torch.tensor(float(self.cfg.tau_end)))
+
+    @property
+    def tau(self) -> float:
+        return float(self.tau_value)
 
     def set_tau(self, tau: float) -> None:
-        self.tau = float(tau)
+        self.tau_value.fill_(float(tau))
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         groups = {"new": list(self.extractor.parameters()) + list(self.bilinear.parameters()),
@@ -101,6 +106,11 @@ class KMGREHead(nn.Module):
         if self.key_encoder is not None:
             groups["key_encoder"] = list(self.key_encoder.parameters())
         return groups
+
+    def trains_omega(self, phase: str) -> bool:
+        """E-steps and joint steps train omega; the warm-up does only in ``warmup_mode = pairs``
+        (the entity-level warm-up trains theta alone, omega from the first EM step)."""
+        return phase in ("e", "joint") or (phase == "warmup" and self.cfg.warmup_mode == "pairs")
 
     def encoder_needs_grad(self, phase: str) -> bool:
         """The shared encoder gets no gradient in an E-step (omega's inputs are detached)."""
@@ -121,7 +131,7 @@ class KMGREHead(nn.Module):
             with torch.set_grad_enabled(torch.is_grad_enabled() and phase in ("warmup", "e", "joint")):
                 key_encoded = self.key_encoder(batch.input_ids, batch.mention_pos)
         need_theta_grad = phase in ("warmup", "m", "joint")
-        need_omega_grad = phase in ("warmup", "e", "joint")
+        need_omega_grad = self.trains_omega(phase)
 
         ent_logits, theta_logits, m_logits, k_logits, bags, mentions = [], [], [], [], [], []
         for b, (enc, feat) in enumerate(zip(encoded, batch.features)):
@@ -206,7 +216,7 @@ class KMGREHead(nn.Module):
             l_theta = adaptive_threshold_loss(all_logits, torch.cat(labels, 0)) if all_logits.numel() else total
             total = total + l_theta
             stats["loss_theta"] = float(l_theta.detach())
-        if phase in ("warmup", "e", "joint"):
+        if self.trains_omega(phase):
             zs, masks = [], []
             for pairs, ml, lab in zip(bags, m_logits, labels):
                 if pairs is None:
