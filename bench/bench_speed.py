@@ -28,7 +28,7 @@ def worker(args: argparse.Namespace) -> dict:
     from docre.config import load_config
     from docre.data import RelationInventory, read_documents
     from docre.data.features import featurize_documents
-    from docre.inference import batches, predict
+    from docre.inference import batches, predict, training_order
     from docre.models.encoder import resolve_encoder_path
     from docre.models.model import DocREModel, load_tokenizer
     from docre.training.trainer import make_optimizer
@@ -58,7 +58,9 @@ def worker(args: argparse.Namespace) -> dict:
 
     opt = make_optimizer(model, cfg)
     model.train()
-    all_batches = list(batches(feats, args.batch_size, rel.num_classes))
+    # the training loop's batching (length-bucketed shuffling)
+    all_batches = list(batches(feats, args.batch_size, rel.num_classes,
+                               training_order(feats, args.batch_size, 0, cfg.train.length_buckets)))
     # one warm-up step, then time a full pass
     loss = step(all_batches[0]); loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
     t0 = time.perf_counter()

@@ -79,6 +79,8 @@ class KMGREConfig:
                                     "with K = all mention pairs (the paper's reading).", choices=("entity", "pairs"))
     em_period: int = _f(0, "EM alternation: 0 = E-step pass and M-step pass alternate every epoch (the paper's); "
                            "N > 0 = alternate every N optimisation steps; -1 = both losses every step.")
+    key_emb_size: int = _f(256, "Size of the key-instance classifier's own head/tail extractors (the paper does "
+                                "not state it; smaller than model.emb_size keeps omega cheap).")
     omega_lr: float = _f(1e-4, "Learning rate of the key-instance classifier (omega).")
 
 
@@ -101,6 +103,8 @@ class TrainConfig:
     device: str = _f("auto", "'auto' (GPU when available), 'cpu' or 'cuda'.", choices=("auto", "cpu", "cuda"))
     mixed_precision: str = _f("no", "Mixed precision through accelerate.", choices=("no", "bf16", "fp16"))
     num_threads: int = _f(0, "torch CPU threads (0: torch's default).")
+    length_buckets: int = _f(8, "Batch documents of similar length: pools of N batches are sorted by length "
+                                "before batching (less padding); 0 = plain shuffling.")
     max_steps: int = _f(0, "Stop after this many optimisation steps (0: no limit; for smoke tests).")
     checkpoint_every: int = _f(0, "Also write a resumable checkpoint every N steps (0: only at the end of each "
                                   "epoch). `docre train --resume RUN_DIR` continues from it.")
@@ -160,9 +164,9 @@ class Config:
 #: Smallest sensible value of numeric fields (a zero block or chunk size would divide by zero).
 _MINIMUM: dict[str, float] = {
     "data.max_seq_length": 0, "model.emb_size": 1, "model.block_size": 1, "model.window": 8,
-    "model.pair_chunk_size": 1, "kmgre.warmup_epochs": 0, "kmgre.em_period": -1, "train.epochs": 0,
+    "model.pair_chunk_size": 1, "kmgre.key_emb_size": 1, "kmgre.warmup_epochs": 0, "kmgre.em_period": -1, "train.epochs": 0,
     "train.batch_size": 1, "train.eval_batch_size": 1, "train.grad_accum_steps": 1, "train.num_threads": 0,
-    "train.max_steps": 0, "train.eval_every": 0, "logging.log_every": 1,
+    "train.max_steps": 0, "train.eval_every": 0, "train.length_buckets": 0, "logging.log_every": 1,
 }
 
 

@@ -18,6 +18,28 @@ def batches(features: Sequence[DocFeatures], batch_size: int, num_classes: int, 
         yield collate([features[i] for i in order[s: s + batch_size]], num_classes)
 
 
+def training_order(features: Sequence[DocFeatures], batch_size: int, seed: int, bucket_batches: int = 0) -> list[int]:
+    """A shuffled document order for one epoch, deterministic in ``seed``.
+
+    ``bucket_batches > 0``: documents of similar length are batched together (less padding):
+    the shuffled order is cut into pools of ``bucket_batches * batch_size`` documents, each
+    pool sorted by length and cut into batches, and the batches shuffled.
+    """
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(features), generator=g).tolist()
+    if bucket_batches <= 0:
+        return order
+    pool = bucket_batches * batch_size
+    groups: list[list[int]] = []
+    for s in range(0, len(order), pool):
+        chunk = sorted(order[s: s + pool], key=lambda i: len(features[i].input_ids))
+        groups.extend(chunk[j: j + batch_size] for j in range(0, len(chunk), batch_size))
+    perm = torch.randperm(len(groups), generator=g).tolist()
+    return [i for k in perm for i in groups[k]]
+
+
 def length_sorted(features: Sequence[DocFeatures]) -> list[int]:
     """Indices by input length (inference batches of similar length waste less padding)."""
     return sorted(range(len(features)), key=lambda i: len(features[i].input_ids))

@@ -22,7 +22,7 @@ from docre.data.reader import read_documents
 from docre.data.relations import RelationInventory
 from docre.errors import ConfigError, TrainingError
 from docre.evaluation import official_scores, write_result_json
-from docre.inference import batches, predict
+from docre.inference import batches, predict, training_order
 from docre.models.model import DocREModel, load_tokenizer
 from docre.models.encoder import resolve_encoder_path
 from docre.training.checkpoint import load_checkpoint, save_checkpoint
@@ -214,8 +214,7 @@ def train(config: Config, encoder_config: Any = None, resume: bool = False) -> T
         if done:
             break
         t0 = time.time()
-        g = torch.Generator().manual_seed(tc.seed * 1000 + epoch)
-        order = torch.randperm(len(train_split.features), generator=g).tolist()
+        order = training_order(train_split.features, tc.batch_size, tc.seed * 1000 + epoch, tc.length_buckets)
         micro = list(batches(train_split.features, tc.batch_size, relations.num_classes, order))
         first = start_micro if epoch == start_epoch else 0
         bar = tqdm(total=steps_per_epoch, initial=first // tc.grad_accum_steps, desc=f"epoch {epoch + 1}/{n_epochs}",

@@ -87,7 +87,7 @@ class KMGREHead(nn.Module):
             if encoder_factory is None:
                 raise ValueError("key_encoder = 'separate' needs an encoder factory")
             self.key_encoder = encoder_factory()
-        self.key_classifier = KeyInstanceClassifier(hidden_size, model_cfg.emb_size)
+        self.key_classifier = KeyInstanceClassifier(hidden_size, self.cfg.key_emb_size)
         # set once the EM phase starts; saved with the model (inference uses fused logits then)
         self.register_buffer("em_started", torch.zeros((), dtype=torch.bool))
         # tau of the key-set threshold; a buffer so a saved model selects K as it did when saved
