@@ -8,7 +8,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${DOCRE_VENV:-$ROOT/.venv}"
 TORCH="${DOCRE_TORCH:-torch==2.13.0}"
-EXTRAS="${1:-}"
+EXTRAS="${DOCRE_EXTRAS:-}"
 if [ ! -x "$VENV/bin/python" ]; then
   echo "[setup] creating virtualenv $VENV"
   python3 -m venv "$VENV"

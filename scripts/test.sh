@@ -4,7 +4,7 @@
 # Real-data tests read DOCRE_DATA_DIR (default: ../shared/data when it exists).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-source "$ROOT/scripts/setup.sh" test
+DOCRE_EXTRAS=test source "$ROOT/scripts/setup.sh"
 cd "$ROOT"
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   echo "[test] installing chromium for the browser test (skipped with a reason if this fails)"
