@@ -80,7 +80,8 @@ def cmd_evaluate(args: argparse.Namespace, rest: Sequence[str]) -> int:
 def _pipeline(args: argparse.Namespace):
     from docre.pipeline import Pipeline
 
-    return Pipeline.from_dir(args.model, device=args.device, batch_size=args.batch_size, progress=not args.quiet)
+    return Pipeline.from_dir(args.model, device=args.device, batch_size=args.batch_size, progress=not args.quiet,
+                             max_seq_length=args.max_seq_length)
 
 
 def cmd_predict(args: argparse.Namespace, rest: Sequence[str]) -> int:
@@ -148,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--batch-size", type=int, default=8)
         s.add_argument("--device", default=None, help="cpu | cuda (default: GPU when available)")
         s.add_argument("--quiet", action="store_true", help="no progress bar")
+        s.add_argument("--max-seq-length", type=int, default=None,
+                       help="subwords per document (0: whole documents, sliding windows); default: as trained")
         if name == "submit":
             s.add_argument("--zip", action="store_true", help="also write result.zip for CodaLab")
         s.set_defaults(func=func)

@@ -22,17 +22,20 @@ class Pipeline:
     >>> pipe.predict([{"title": ..., "sents": ..., "vertexSet": ...}])  # doctest: +SKIP
     """
 
-    def __init__(self, model: DocREModel, tokenizer: Any, batch_size: int = 8, progress: bool = False):
+    def __init__(self, model: DocREModel, tokenizer: Any, batch_size: int = 8, progress: bool = False,
+                 max_seq_length: Optional[int] = None):
         self.model, self.tokenizer = model, tokenizer
         self.batch_size, self.progress = batch_size, progress
+        # subwords per document (0: whole documents through sliding windows); default: as trained
+        self.max_seq_length = model.config.data.max_seq_length if max_seq_length is None else max_seq_length
 
     @classmethod
     def from_dir(cls, directory: str | Path, device: Optional[str] = None, batch_size: int = 8,
-                 progress: bool = False) -> "Pipeline":
+                 progress: bool = False, max_seq_length: Optional[int] = None) -> "Pipeline":
         """Load a model directory written by ``docre train`` (safetensors + JSON, no pickle)."""
         dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
         model, tok = DocREModel.load(directory, device=dev)
-        return cls(model, tok, batch_size, progress)
+        return cls(model, tok, batch_size, progress, max_seq_length)
 
     @property
     def relations(self):
@@ -48,9 +51,8 @@ class Pipeline:
         return documents_from_json(docs, source="<documents>")
 
     def featurize(self, docs: Sequence[Document], source: str = "<documents>"):
-        feats = featurize_documents(docs, self.tokenizer, self.relations,
-                                    self.model.config.data.max_seq_length, progress=self.progress)
-        report_truncation(feats, source, self.model.config.data.max_seq_length)
+        feats = featurize_documents(docs, self.tokenizer, self.relations, self.max_seq_length, progress=self.progress)
+        report_truncation(feats, source, self.max_seq_length)
         return feats
 
     def predict_triples(self, docs: DocsLike) -> list[dict[str, Any]]:
