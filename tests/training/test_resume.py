@@ -106,6 +106,9 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(head: str, mode: str,
     resumed = _run(["train", "--resume", str(run)])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     ref = reference_runs[head]
+    last = [r for r in _evals(run) if "dev_f1" in r][-1]
+    print(f"\n{head} killed ({mode} {n}) at step {state['step']}, resumed: final dev F1 {last['dev_f1']:.2f}, "
+          f"reference final dev F1 {[r for r in _evals(ref) if 'dev_f1' in r][-1]['dev_f1']:.2f}")
     assert _evals(run) == _evals(ref)  # same losses at every step, same dev metrics at every epoch
     a, b = _weights(run), _weights(ref)
     assert a.keys() == b.keys()
