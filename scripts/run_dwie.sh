@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # DWIE recipe (whole documents, sliding windows): scripts/run_dwie.sh [bert_kmgre|bert_atlop|minilm_kmgre] [--section.field value ...]
-# Needs data/dwie/{train_annotated,dev,test,rel2id}.json in DocRED format. A GPU is advised.
+# Needs data/dwie/{train,dev,test,rel2id}.json in DocRED format. A GPU is advised.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 X="dwie_${1:-bert_kmgre}"; shift $(( $# < 1 ? $# : 1 ))
