@@ -50,6 +50,15 @@ def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
+def one_thread():
+    """Tiny models are fastest on one thread (and the test machine is shared)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def fixture_docs_path() -> Path:
     return FIXTURES / "docs.json"
 

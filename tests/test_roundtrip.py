@@ -56,12 +56,7 @@ def _key(t: dict[str, Any]) -> tuple:
     return (t["title"], t["h_idx"], t["t_idx"], t["r"])
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module", params=sorted(VARIANTS))
