@@ -133,7 +133,7 @@ class KMGREHead(nn.Module):
         need_theta_grad = phase in ("warmup", "m", "joint")
         need_omega_grad = self.trains_omega(phase)
 
-        ent_logits, theta_logits, m_logits, k_logits, bags, mentions = [], [], [], [], [], []
+        ent_logits, theta_logits, m_logits, k_logits, bags, selections = [], [], [], [], [], []
         for b, (enc, feat) in enumerate(zip(encoded, batch.features)):
             device = enc.hidden.device
             if not feat.entity_pairs:
@@ -142,13 +142,12 @@ class KMGREHead(nn.Module):
                     lst.append(empty)
                 k_logits.append(enc.hidden.new_zeros(0))
                 bags.append(None)
-                mentions.append(None)
+                selections.append(None)
                 continue
             mention_emb = enc.hidden[batch.mention_pos[b].to(device)]  # [M, d]
             mention_emb, mention_att, ent_ms = with_virtual_mentions(enc, mention_emb, feat.entity_mentions)
             pairs = enumerate_mention_pairs(ent_ms, feat.entity_pairs, device=device)
             bags.append(pairs)
-            mentions.append(ent_ms)
             # theta: mention-level relation extractor (3.1)
             # (in the entity-level warm-up, mention logits only feed the pseudo labels: no gradient)
             with torch.set_grad_enabled(torch.is_grad_enabled() and need_theta_grad and not entity_warmup):
@@ -181,8 +180,7 @@ class KMGREHead(nn.Module):
                 key = select_key_pairs(p_omega, pairs.pair_index, pairs.num_entity_pairs, self.cfg.xi, self.tau)
             fused = fuse_key_pairs(m_logits[-1], key, pairs.pair_index, pairs.num_entity_pairs, self.cfg.fusion)
             ent_logits.append(theta_logits[-1] if entity_warmup else fused)
-            if return_details:
-                mentions[-1] = {"key": key, "p_omega": p_omega, "fused": fused}
+            selections.append({"key": key, "p_omega": p_omega})
 
         loss, stats = None, {}
         if batch.has_labels and phase != "eval":
@@ -194,7 +192,7 @@ class KMGREHead(nn.Module):
                 if pairs is None:
                     details.append({})
                     continue
-                info = mentions[b]
+                info = selections[b]
                 details.append({
                     "head_mention": pairs.head.cpu(), "tail_mention": pairs.tail.cpu(),
                     "pair_index": pairs.pair_index.cpu(), "p_omega": info["p_omega"].cpu(),
