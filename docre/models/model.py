@@ -7,7 +7,6 @@ network and no pickle.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -18,7 +17,7 @@ from torch import nn
 
 from docre import __version__
 from docre.config import Config, config_from_dict
-from docre.data.features import special_token_ids
+from docre.data.features import file_hash, special_token_ids
 from docre.data.relations import RelationInventory
 from docre.errors import ConfigError, DocreError, ModelDirError
 from docre.models.batch import Batch, HeadOutput
@@ -118,8 +117,8 @@ class DocREModel(nn.Module):
         self.relations.save(directory / "relations.json")
         cfg = self.config.to_dict()
         cfg["docre_version"] = __version__
-        cfg["weights_sha256"] = _sha256(directory / "model.safetensors")
-        cfg["relations_sha256"] = _sha256(directory / "relations.json")
+        cfg["weights_sha256"] = file_hash(directory / "model.safetensors")
+        cfg["relations_sha256"] = file_hash(directory / "relations.json")
         cfg["num_classes"] = self.relations.num_classes
         atomic_write_json(directory / "config.json", cfg)
         enc_cfg = self.encoder.model.config.to_dict()
@@ -172,7 +171,7 @@ class DocREModel(nn.Module):
             expected = raw_cfg.get(key)
             if not isinstance(expected, str):
                 raise ModelDirError(f"{directory / 'config.json'}: no {key} (not written by docre, or edited)")
-            if _sha256(directory / name) != expected:
+            if file_hash(directory / name) != expected:
                 raise ModelDirError(f"{directory / name}: checksum differs from config.json ({what} were altered "
                                     "or belong to another model)")
         try:
@@ -200,11 +199,3 @@ class DocREModel(nn.Module):
             model.to(device)
         model.eval()
         return model, tokenizer
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
