@@ -47,8 +47,13 @@ def worker(args: argparse.Namespace) -> dict:
     feats = featurize_documents(docs, tok, rel, args.max_len)
     prep = len(docs) / (time.perf_counter() - t0)
     torch.manual_seed(0)
-    model = DocREModel.build(cfg, rel, tok)
+    device = torch.device(args.device)
+    model = DocREModel.build(cfg, rel, tok).to(device)
     out = {"what": args.what, "docs": len(docs), "preprocess_docs_per_s": prep}
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
 
     def step(batch):
         if args.what == "encoder":
@@ -63,6 +68,7 @@ def worker(args: argparse.Namespace) -> dict:
                                training_order(feats, args.batch_size, 0, cfg.train.length_buckets)))
     # one warm-up step, then time a full pass
     loss = step(all_batches[0]); loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
+    sync()
     t0 = time.perf_counter()
     enc_time = 0.0
     for b in all_batches:
@@ -72,6 +78,7 @@ def worker(args: argparse.Namespace) -> dict:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.max_grad_norm)
         opt.step()
         opt.zero_grad(set_to_none=True)
+    sync()
     out["train_docs_per_s"] = len(docs) / (time.perf_counter() - t0)
     model.eval()
     t0 = time.perf_counter()
@@ -81,8 +88,10 @@ def worker(args: argparse.Namespace) -> dict:
                 model.encoder(b.input_ids, b.mention_pos)
     else:
         predict(model, feats, batch_size=args.batch_size)
+    sync()
     out["infer_docs_per_s"] = len(docs) / (time.perf_counter() - t0)
     out["peak_rss_mb"] = _peak_rss_mb()
+    out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else 0.0
     return out
 
 
@@ -94,6 +103,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--encoder", default="minilm")
     p.add_argument("--max-len", type=int, default=1024)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--what", default="encoder,atlop,kmgre,kmgre-separate",
                    help="comma-separated: encoder, atlop, kmgre, kmgre-separate")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -105,18 +115,18 @@ def main() -> None:
     for what in args.what.split(","):
         cmd = [sys.executable, __file__, "--worker", "--what", what, "--data", args.data, "--docs", str(args.docs),
                "--batch-size", str(args.batch_size), "--threads", str(args.threads), "--encoder", args.encoder,
-               "--max-len", str(args.max_len)]
+               "--max-len", str(args.max_len), "--device", args.device]
         res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
         if res.returncode != 0:
             print(res.stderr[-3000:], file=sys.stderr)
             raise SystemExit(f"benchmark {what} failed")
         rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
     print(f"{args.docs} documents of {os.path.basename(args.data)}, batch {args.batch_size}, "
-          f"{args.threads} threads, encoder {args.encoder}")
-    print(f"{'what':<16}{'prep docs/s':>12}{'train docs/s':>14}{'infer docs/s':>14}{'peak RSS MB':>13}")
+          f"{args.threads} threads, encoder {args.encoder}, device {args.device}")
+    print(f"{'what':<16}{'prep docs/s':>12}{'train docs/s':>14}{'infer docs/s':>14}{'peak RSS MB':>13}{'peak GPU MB':>13}")
     for r in rows:
         print(f"{r['what']:<16}{r['preprocess_docs_per_s']:>12.1f}{r['train_docs_per_s']:>14.2f}"
-              f"{r['infer_docs_per_s']:>14.2f}{r['peak_rss_mb']:>13.0f}")
+              f"{r['infer_docs_per_s']:>14.2f}{r['peak_rss_mb']:>13.0f}{r['peak_gpu_mb']:>13.0f}")
 
 
 if __name__ == "__main__":

@@ -102,6 +102,27 @@ def evaluate_split(model: DocREModel, split: Split, train_docs: Optional[Sequenc
     return official_scores(triples, split.docs, train_docs), triples
 
 
+def make_accelerator(cpu: bool, mixed_precision: str, grad_accum_steps: int) -> Any:
+    """An accelerate ``Accelerator`` for this run.
+
+    accelerate keeps one process-wide state: a second run in the same process (a notebook,
+    a sweep, the tests) with another device or precision would be refused. In a single
+    process that state holds nothing but the previous run's choices, so it is reset; in a
+    distributed launch it is left alone.
+    """
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState, PartialState
+
+    try:
+        return Accelerator(cpu=cpu, mixed_precision=mixed_precision, gradient_accumulation_steps=grad_accum_steps)
+    except ValueError:
+        if PartialState().num_processes > 1:
+            raise
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+        return Accelerator(cpu=cpu, mixed_precision=mixed_precision, gradient_accumulation_steps=grad_accum_steps)
+
+
 def train(config: Config, encoder_config: Any = None, resume: bool = False) -> TrainResult:
     """Train a model as the config says and return the best dev metrics.
 
@@ -114,8 +135,6 @@ def train(config: Config, encoder_config: Any = None, resume: bool = False) -> T
     ``resume``: continue the run in ``config.train.output_dir`` from its last checkpoint
     (model, optimizer, scheduler, RNG states and data position restored).
     """
-    from accelerate import Accelerator
-
     tc, dc = config.train, config.data
     for name in ("train_file", "dev_file", "test_file", "relations_file"):
         setattr(dc, name, resolve_data_path(getattr(dc, name)))
@@ -127,8 +146,7 @@ def train(config: Config, encoder_config: Any = None, resume: bool = False) -> T
     cpu = tc.device == "cpu" or (tc.device == "auto" and not torch.cuda.is_available())
     if tc.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("train.device = cuda but no GPU is available")
-    accelerator = Accelerator(cpu=cpu, mixed_precision=tc.mixed_precision,
-                              gradient_accumulation_steps=tc.grad_accum_steps)
+    accelerator = make_accelerator(cpu, tc.mixed_precision, tc.grad_accum_steps)
     run_dir = Path(tc.output_dir)
     cache_dir = Path(dc.cache_dir or run_dir.parent / ".cache" / "features") if dc.cache else None
 

@@ -184,3 +184,16 @@ def test_nan_loss_raises_training_error_naming_the_step(tiny_encoder_dir: Path, 
     assert calls["train"] == 3
     steps = _step_records(tmp_path / "run")
     assert [r["step"] for r in steps] == [1, 2]  # the bad step is not logged as a training step
+
+
+def test_runs_with_another_precision_in_the_same_process(tiny_encoder_dir: Path, tmp_path: Path,
+                                                         fixture_path: Path) -> None:
+    # earlier tests of this process trained in fp32; accelerate's process-wide state must not refuse bf16
+    first = _train(tiny_encoder_dir, tmp_path / "fp32", fixture_path, **{"train.epochs": 2})
+    second = _train(tiny_encoder_dir, tmp_path / "bf16", fixture_path,
+                    **{"train.epochs": 20, "train.mixed_precision": "bf16"})
+    assert first.run_dir != second.run_dir
+    losses = [r["loss"] for r in _step_records(second.run_dir)]
+    assert len(losses) == 20 and all(x == x for x in losses)  # no NaN
+    assert sum(losses[-3:]) / 3 < 0.5 * losses[0]
+    assert (second.run_dir / "best_model" / "model.safetensors").exists()
