@@ -159,5 +159,5 @@ def test_mention_pair_context_keeps_no_chunk_rows_for_backward() -> None:
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         mention_pair_context(hidden, mention_att, head, tail, chunk_size=3)
-    float_storages = {t.data_ptr() for t in saved if t.is_floating_point()}
+    float_storages = {t.data_ptr() for t in saved if t.is_floating_point() and t.numel()}  # empty placeholders: ptr 0
     assert saved and float_storages <= {hidden.data_ptr(), mention_att.data_ptr()}
