@@ -65,7 +65,7 @@ def load_split(path: str, rng: str, tokenizer: Any, relations: RelationInventory
     docs = [docs[i] for i in parse_range(rng, len(docs))]
     feats = load_features(docs, file_hash(path), tokenizer, relations, config.data.max_seq_length, cache_dir,
                           progress=config.logging.progress)
-    report_truncation(feats, path, config.data.max_seq_length)
+    report_truncation(feats, f"{path}[{rng}]" if rng else path, config.data.max_seq_length)
     return Split(Path(path), docs, feats)
 
 

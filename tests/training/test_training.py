@@ -197,3 +197,15 @@ def test_runs_with_another_precision_in_the_same_process(tiny_encoder_dir: Path,
     assert len(losses) == 20 and all(x == x for x in losses)  # no NaN
     assert sum(losses[-3:]) / 3 < 0.5 * losses[0]
     assert (second.run_dir / "best_model" / "model.safetensors").exists()
+
+
+def test_truncation_report_names_the_file_and_range(tiny_encoder_dir: Path, tmp_path: Path, fixture_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="docre.data.features"):
+        _train(tiny_encoder_dir, tmp_path / "run", fixture_path,
+               **{"train.epochs": 1, "data.max_seq_length": 10, "data.train_range": ":2", "data.dev_range": "1:"})
+    lines = [r.getMessage() for r in caplog.records if "lie past max_seq_length=10" in r.getMessage()]
+    assert len(lines) == 2, lines  # once per split
+    assert lines[0].startswith(f"{fixture_path}[:2]: ") and lines[1].startswith(f"{fixture_path}[1:]: ")
