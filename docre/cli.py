@@ -1,4 +1,4 @@
-"""The ``docre`` command: train | evaluate | predict | submit | inspect | data.
+"""The ``docre`` command: train | evaluate | predict | submit | inspect | env | data.
 
 Thin: parses arguments and calls importable functions. Problems a user can fix
 (bad data, bad config, a damaged model directory) print one line and exit with code 2.
@@ -120,6 +120,20 @@ def cmd_data(args: argparse.Namespace, rest: Sequence[str]) -> int:
     return run_data_command(args)
 
 
+def cmd_env(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    from docre.provenance import collect_environment, compare_environments, current_for, format_differences, \
+        read_environment
+
+    if not args.directory:
+        print(json.dumps(collect_environment(), indent=1))
+        return 0
+    recorded = read_environment(args.directory)
+    when = recorded.get("recorded_at", "?")
+    print(f"{args.directory}: recorded {when}")
+    print(format_differences(compare_environments(recorded, current_for(recorded))))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="docre", description="Document-level relation extraction (KMGRE / ATLOP).")
     p.add_argument("--version", action="version", version=f"docre {__version__}")
@@ -167,6 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--device", default=None)
     i.add_argument("--quiet", action="store_true")
     i.set_defaults(func=cmd_inspect)
+
+    v = sub.add_parser("env", help="this environment, or what changed since a run or model was trained",
+                       description="Without DIR: print docre's, Python's and the libraries' versions and the "
+                                   "hardware. With a run or model directory: list what differs between the "
+                                   "environment it recorded (environment.json) and this one: library versions, "
+                                   "hardware, and the sha256 of its data files and encoder weights.")
+    v.add_argument("directory", nargs="?", metavar="DIR", help="run directory or model directory")
+    v.set_defaults(func=cmd_env)
 
     d = sub.add_parser("data", help="dataset statistics and validation")
     dsub = d.add_subparsers(dest="data_command", required=True)

@@ -25,6 +25,8 @@ from docre.evaluation import official_scores, write_result_json
 from docre.inference import batches, predict, training_order
 from docre.models.model import DocREModel, load_tokenizer
 from docre.models.encoder import resolve_encoder_path
+from docre.provenance import (ENVIRONMENT_FILE, collect_environment, compare_environments, format_differences,
+                               read_environment, write_environment)
 from docre.training.checkpoint import load_checkpoint, save_checkpoint
 from docre.training.em import EMSchedule
 from docre.training.logging import RunLogger
@@ -167,8 +169,15 @@ def train(config: Config, encoder_config: Any = None, resume: bool = False) -> T
 
     # the data is valid: only now does the run directory get written to
     run_dir.mkdir(parents=True, exist_ok=True)
+    env = collect_environment(config, device=str(accelerator.device), mixed_precision=tc.mixed_precision)
     if not resume:
         atomic_write_json(run_dir / "config.json", config.to_dict())
+        write_environment(run_dir, env)
+    elif (run_dir / ENVIRONMENT_FILE).is_file():
+        diffs = compare_environments(read_environment(run_dir), env)
+        if diffs:
+            logger.warning("resuming %s in another environment than it started in (results may differ from an "
+                           "uninterrupted run):\n%s", run_dir, format_differences(diffs))
     model = DocREModel.build(config, relations, tokenizer, encoder_config=encoder_config)
     optimizer = make_optimizer(model, config)
     steps_per_epoch = math.ceil(len(train_split.features) / tc.batch_size / tc.grad_accum_steps)
@@ -310,6 +319,8 @@ def save_best(model: DocREModel, tokenizer: Any, run_dir: Path, metrics: dict[st
     if tmp.exists():
         shutil.rmtree(tmp)
     model.save(tmp, tokenizer, metrics)
+    if (run_dir / ENVIRONMENT_FILE).is_file():  # what the model was trained with travels with it
+        shutil.copyfile(run_dir / ENVIRONMENT_FILE, tmp / ENVIRONMENT_FILE)
     old = run_dir / ".best_model.old"
     if target.exists():
         if old.exists():
