@@ -37,9 +37,12 @@ def _package_version(name: str) -> Optional[str]:
 def _git_state(directory: Path) -> dict[str, Any]:
     """Commit and dirtiness of the git checkout holding ``directory`` (empty outside one)."""
     try:
+        # only a checkout that holds this file (not, say, a repository around a virtualenv)
+        tracked = subprocess.run(["git", "-C", str(directory), "ls-files", "--error-unmatch", Path(__file__).name],
+                                 capture_output=True, text=True, timeout=10)
         commit = subprocess.run(["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=10)
-        if commit.returncode != 0:
+        if tracked.returncode != 0 or commit.returncode != 0:
             return {}
         status = subprocess.run(["git", "-C", str(directory), "status", "--porcelain", "--untracked-files=no"],
                                 capture_output=True, text=True, timeout=10)

@@ -122,3 +122,14 @@ def test_resuming_in_another_environment_warns(tiny_encoder_dir: Path, tmp_path:
     warning = [r.getMessage() for r in caplog.records if "another environment" in r.getMessage()]
     assert len(warning) == 1 and "packages.accelerate" in warning[0] and "0.30.0 ->" in warning[0]
     assert json.loads(path.read_text())["packages"]["accelerate"] == "0.30.0"  # the original record is kept
+
+
+def test_records_the_git_commit_of_a_checkout() -> None:
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        pytest.skip("docre is not running from a git checkout")
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    docre = collect_environment()["docre"]
+    assert docre["git_commit"] == head and isinstance(docre["git_dirty"], bool)

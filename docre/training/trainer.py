@@ -201,7 +201,7 @@ def train(config: Config, encoder_config: Any = None, resume: bool = False) -> T
         epoch_times = st["epoch_times"]
         _truncate(run_dir / "metrics.jsonl", st["metrics_bytes"])
         logger.info("resuming %s at step %d (epoch %d, batch %d)", run_dir, step, start_epoch + 1, start_micro)
-    run_log = RunLogger(run_dir, config.logging, config.to_dict(), resume=resume)
+    run_log = RunLogger(run_dir, config.logging, {**config.to_dict(), "environment": env}, resume=resume)
 
     def checkpoint(epoch: int, micro: int) -> None:
         if not accelerator.is_main_process:
