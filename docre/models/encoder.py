@@ -13,6 +13,7 @@ projections: ``softmax(q_m k^T / sqrt(d_head) + mask)``. Encoders without BERT-s
 """
 from __future__ import annotations
 
+import copy
 import importlib.util
 import logging
 import math
@@ -217,21 +218,52 @@ class DocumentEncoder(nn.Module):
         return torch.softmax(scores.float(), dim=-1).to(x.dtype)
 
 
-def load_pretrained_encoder(path: str, attention: str = "auto", from_config: Optional[Any] = None) -> nn.Module:
-    """Load a Hugging Face encoder offline-friendly; ``from_config`` builds it untrained."""
+def load_pretrained_encoder(path: str, attention: str = "auto", from_config: Optional[Any] = None,
+                            attention_dropout: Optional[float] = None) -> nn.Module:
+    """Load a Hugging Face encoder offline-friendly; ``from_config`` builds it untrained.
+
+    ``attention_dropout``: replaces the encoder's dropout on attention probabilities (None: keep it).
+    """
     from transformers import AutoConfig, AutoModel
 
     impl = "eager" if attention == "eager" else "sdpa"
-    if from_config is not None:
+    if from_config is None:
         try:
-            return AutoModel.from_config(from_config, attn_implementation=impl, add_pooling_layer=False)
+            from_pretrained = AutoConfig.from_pretrained(path)
+        except (OSError, ValueError) as exc:
+            raise _cannot_load(path, exc) from exc
+        config = set_attention_dropout(from_pretrained, attention_dropout, path)
+        try:
+            return AutoModel.from_pretrained(path, config=config, attn_implementation=impl, add_pooling_layer=False)
         except TypeError:
-            return AutoModel.from_config(from_config, attn_implementation=impl)
+            return AutoModel.from_pretrained(path, config=config, attn_implementation=impl)
+        except OSError as exc:
+            raise _cannot_load(path, exc) from exc
+    config = set_attention_dropout(copy.deepcopy(from_config), attention_dropout, path or "encoder config")
     try:
-        return AutoModel.from_pretrained(path, attn_implementation=impl, add_pooling_layer=False)
+        return AutoModel.from_config(config, attn_implementation=impl, add_pooling_layer=False)
     except TypeError:
-        return AutoModel.from_pretrained(path, attn_implementation=impl)
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot load encoder {path!r}: {exc}. Give a local model directory, or a hub name on a "
-            f"machine with network access (offline here? use model.encoder=minilm).") from exc
+        return AutoModel.from_config(config, attn_implementation=impl)
+
+
+def _cannot_load(path: str, exc: Exception) -> ConfigError:
+    return ConfigError(f"cannot load encoder {path!r}: {exc}. Give a local model directory, or a hub name on a "
+                       f"machine with network access (offline here? use model.encoder=minilm).")
+
+
+#: names Hugging Face configs give the dropout on attention probabilities
+ATTENTION_DROPOUT_FIELDS = ("attention_probs_dropout_prob", "attention_dropout")
+
+
+def set_attention_dropout(config: Any, value: Optional[float], name: str) -> Any:
+    """Set the attention-probability dropout of a Hugging Face config (None: leave it)."""
+    if value is None:
+        return config
+    fields = [f for f in ATTENTION_DROPOUT_FIELDS if hasattr(config, f)]
+    if not fields:
+        raise ConfigError(f"model.attention_dropout: encoder {name!r} ({type(config).__name__}) has no attention "
+                          f"dropout setting ({' / '.join(ATTENTION_DROPOUT_FIELDS)}); leave it null")
+    for f in fields:
+        setattr(config, f, float(value))
+    return config
+

@@ -82,6 +82,7 @@ class DocREModel(nn.Module):
         mc = config.model
         if encoder_module is None:
             encoder_module = load_pretrained_encoder(resolve_encoder_path(mc.encoder), mc.attention,
+                                                     attention_dropout=mc.attention_dropout,
                                                      from_config=encoder_config)
         start, end = special_token_ids(tokenizer)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -94,9 +95,11 @@ class DocREModel(nn.Module):
         def encoder_factory() -> DocumentEncoder:
             """A second encoder of the same architecture (KMGRE key_encoder='separate')."""
             if encoder_config is not None:
-                module = load_pretrained_encoder("", mc.attention, from_config=encoder_module.config)
+                module = load_pretrained_encoder("", mc.attention, from_config=encoder_module.config,
+                                                 attention_dropout=mc.attention_dropout)
             else:
-                module = load_pretrained_encoder(resolve_encoder_path(mc.encoder), mc.attention)
+                module = load_pretrained_encoder(resolve_encoder_path(mc.encoder), mc.attention,
+                                                 attention_dropout=mc.attention_dropout)
             return make_encoder(module)
 
         head = build_head(mc.head, hidden_size=encoder.hidden_size, num_heads=encoder.num_heads,

@@ -309,3 +309,72 @@ def test_truncation_at_1024_counts_and_reports_the_lost_mentions(
         assert report_truncation([cut], "dwie_like.json", 1024) == lost
     assert f"{lost} mentions in 1 documents lie past max_seq_length=1024" in caplog.text
     assert "5 documents" not in caplog.text and "1 documents have entities left with no mention" in caplog.text
+
+
+# ---------------------------------------------------------------- model.attention_dropout
+
+
+@pytest.fixture(scope="module")
+def attention_dropout_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny BERT whose only dropout is on attention probabilities (0.1)."""
+    from conftest import build_tiny_bert
+
+    d = build_tiny_bert(tmp_path_factory.mktemp("att_drop"), dropout=0.1)
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["hidden_dropout_prob"] = 0.0
+    (d / "config.json").write_text(json.dumps(cfg))
+    return d
+
+
+def _two_training_passes(model: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ids = random_doc(40, 3, model.config.vocab_size).unsqueeze(0)
+    model.train()
+    torch.manual_seed(0)
+    a = model(input_ids=ids).last_hidden_state
+    b = model(input_ids=ids).last_hidden_state
+    model.eval()
+    with torch.no_grad():
+        c = model(input_ids=ids).last_hidden_state
+    return a, b, c
+
+
+def test_attention_dropout_zero_removes_only_the_attention_dropout(attention_dropout_encoder_dir: Path) -> None:
+    own = load_pretrained_encoder(str(attention_dropout_encoder_dir), "auto")
+    assert own.config.attention_probs_dropout_prob == pytest.approx(0.1)
+    a, b, _ = _two_training_passes(own)
+    assert not torch.allclose(a, b)  # the encoder's own attention dropout is active in training
+    off = load_pretrained_encoder(str(attention_dropout_encoder_dir), "auto", attention_dropout=0.0)
+    assert off.config.attention_probs_dropout_prob == 0.0 and off.config.hidden_dropout_prob == 0.0
+    a, b, c = _two_training_passes(off)
+    torch.testing.assert_close(a, b)  # no dropout left: training passes are deterministic ...
+    torch.testing.assert_close(a.detach(), c, rtol=1e-5, atol=1e-5)  # ... and equal the eval pass
+
+
+def test_attention_dropout_travels_with_the_model_directory(attention_dropout_encoder_dir: Path, tmp_path: Path) -> None:
+    from conftest import tiny_config
+
+    from docre.models.model import DocREModel
+
+    cfg = tiny_config(attention_dropout_encoder_dir, tmp_path / "run", Path(__file__).parents[1] / "fixtures" / "docs.json",
+                      **{"model.attention_dropout": 0.0})
+    tok = load_tokenizer(str(attention_dropout_encoder_dir))
+    model = DocREModel.build(cfg, RelationInventory.from_relations(["P17"]), tok)
+    assert model.encoder.model.config.attention_probs_dropout_prob == 0.0
+    model.save(tmp_path / "model", tok)
+    assert json.loads((tmp_path / "model" / "encoder" / "config.json").read_text())["attention_probs_dropout_prob"] == 0.0
+    loaded, _ = DocREModel.load(tmp_path / "model")
+    assert loaded.config.model.attention_dropout == 0.0
+    assert loaded.encoder.model.config.attention_probs_dropout_prob == 0.0
+
+
+def test_attention_dropout_is_validated() -> None:
+    import types
+
+    from docre.config import load_config
+    from docre.models.encoder import set_attention_dropout
+
+    with pytest.raises(ConfigError, match=r"model.attention_dropout = 1.0: must be in \[0, 1\)"):
+        load_config(overrides={"model.attention_dropout": "1.0"})
+    assert load_config(overrides={"model.attention_dropout": "none"}).model.attention_dropout is None
+    with pytest.raises(ConfigError, match="has no attention dropout setting"):
+        set_attention_dropout(types.SimpleNamespace(hidden_size=8), 0.0, "odd-encoder")
