@@ -15,7 +15,7 @@ import sys
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from docre import __version__
 from docre.errors import DocreError
@@ -51,7 +51,7 @@ def _git_state(directory: Path) -> dict[str, Any]:
     return {"git_commit": commit.stdout.strip(), "git_dirty": bool(status.stdout.strip())}
 
 
-def _file_record(path: Optional[str]) -> Optional[dict[str, Any]]:
+def _file_record(path: Optional[str], hash_of: Optional[Callable[[str], str]] = None) -> Optional[dict[str, Any]]:
     from docre.data.features import file_hash
 
     if not path:
@@ -59,7 +59,7 @@ def _file_record(path: Optional[str]) -> Optional[dict[str, Any]]:
     p = Path(path)
     if not p.is_file():
         return {"path": str(path), "sha256": None}
-    return {"path": str(path), "sha256": file_hash(p), "bytes": p.stat().st_size}
+    return {"path": str(path), "sha256": (hash_of or file_hash)(path), "bytes": p.stat().st_size}
 
 
 def _encoder_record(name: str) -> dict[str, Any]:
@@ -79,11 +79,16 @@ def _encoder_record(name: str) -> dict[str, Any]:
     return out
 
 
-def collect_environment(config: Any = None, device: Optional[str] = None, mixed_precision: Optional[str] = None
-                        ) -> dict[str, Any]:
-    """The environment of this process; with a config, also its data files and encoder."""
+def collect_environment(config: Any = None, device: Optional[str] = None, mixed_precision: Optional[str] = None,
+                        hash_of: Optional[Callable[[str], str]] = None) -> dict[str, Any]:
+    """The environment of this process; with a config, also its data files and encoder.
+
+    ``hash_of``: the sha256 function for data files (training passes the one its feature
+    cache already used, so no file is read twice).
+    """
     import torch
 
+    on_gpu = (device or "").startswith("cuda")
     env: dict[str, Any] = {
         "docre": {"version": __version__, **_git_state(Path(__file__).resolve().parent)},
         "python": platform.python_version(),
@@ -91,8 +96,8 @@ def collect_environment(config: Any = None, device: Optional[str] = None, mixed_
         "packages": {name: _package_version(name) for name in PACKAGES},
         "hardware": {
             "device": device or "cpu",
-            "gpu": torch.cuda.get_device_name(0) if (device or "").startswith("cuda") else None,
-            "cuda": torch.version.cuda if (device or "").startswith("cuda") else None,
+            "gpu": torch.cuda.get_device_name(0) if on_gpu else None,
+            "cuda": torch.version.cuda if on_gpu else None,
             "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "mixed_precision": mixed_precision,
@@ -102,7 +107,8 @@ def collect_environment(config: Any = None, device: Optional[str] = None, mixed_
     }
     if config is not None:
         dc = config.data
-        env["data"] = {role: _file_record(getattr(dc, f"{role}_file")) for role in ("train", "dev", "test", "relations")}
+        env["data"] = {role: _file_record(getattr(dc, f"{role}_file"), hash_of)
+                       for role in ("train", "dev", "test", "relations")}
         env["encoder"] = _encoder_record(config.model.encoder)
     return env
 

@@ -3,6 +3,7 @@ gradient clipping and accumulation, seeds, dev evaluation, best-model saving, te
 predictions at the best dev point. Device and precision come from accelerate."""
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import random
@@ -10,7 +11,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -62,10 +63,11 @@ class Split:
 
 
 def load_split(path: str, rng: str, tokenizer: Any, relations: RelationInventory, config: Config,
-               cache_dir: Optional[Path], require_labels: bool = False, validate_relations: bool = False) -> Split:
+               cache_dir: Optional[Path], require_labels: bool = False, validate_relations: bool = False,
+               hash_of: Callable[[str], str] = file_hash) -> Split:
     docs = read_documents(path, relations=relations if validate_relations else None, require_labels=require_labels)
     docs = [docs[i] for i in parse_range(rng, len(docs))]
-    feats = load_features(docs, file_hash(path), tokenizer, relations, config.data.max_seq_length, cache_dir,
+    feats = load_features(docs, hash_of(path), tokenizer, relations, config.data.max_seq_length, cache_dir,
                           progress=config.logging.progress)
     report_truncation(feats, f"{path}[{rng}]" if rng else path, config.data.max_seq_length)
     return Split(Path(path), docs, feats)
@@ -157,19 +159,21 @@ def train(config: Config, encoder_config: Any = None, resume: bool = False) -> T
     train_raw = [train_raw[i] for i in parse_range(dc.train_range, len(train_raw))]
     relations = build_relations(config, train_raw)
     strict = bool(dc.relations_file)
+    hash_of = functools.lru_cache(maxsize=None)(file_hash)  # each data file read once for its sha256
     train_split = load_split(dc.train_file, dc.train_range, tokenizer, relations, config, cache_dir,
-                             require_labels=True, validate_relations=strict)
+                             require_labels=True, validate_relations=strict, hash_of=hash_of)
     dev_split = load_split(dc.dev_file, dc.dev_range, tokenizer, relations, config, cache_dir,
-                           validate_relations=strict) if dc.dev_file else None
+                           validate_relations=strict, hash_of=hash_of) if dc.dev_file else None
     test_split = load_split(dc.test_file, dc.test_range, tokenizer, relations, config, cache_dir,
-                            validate_relations=strict) if dc.test_file else None
+                            validate_relations=strict, hash_of=hash_of) if dc.test_file else None
     logger.info("train %d docs, dev %d, test %d; %d relation classes; head %s", len(train_split.docs),
                 len(dev_split.docs) if dev_split else 0, len(test_split.docs) if test_split else 0,
                 relations.num_classes, config.model.head)
 
     # the data is valid: only now does the run directory get written to
     run_dir.mkdir(parents=True, exist_ok=True)
-    env = collect_environment(config, device=str(accelerator.device), mixed_precision=tc.mixed_precision)
+    env = collect_environment(config, device=str(accelerator.device), mixed_precision=tc.mixed_precision,
+                              hash_of=hash_of)
     if not resume:
         atomic_write_json(run_dir / "config.json", config.to_dict())
         write_environment(run_dir, env)
