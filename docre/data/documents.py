@@ -12,17 +12,27 @@ from typing import Any, Iterator, Optional
 
 @dataclass(frozen=True)
 class Mention:
-    """One mention: word span ``[start, end)`` inside sentence ``sent_id``."""
+    """One mention: word span ``[start, end)`` inside sentence ``sent_id``; ``char_span``
+    ``[begin, end)`` into the original text when the document came from raw text."""
 
     name: str
     sent_id: int
     start: int
     end: int
     type: str = ""
+    char_span: Optional[tuple[int, int]] = None
 
     @property
     def pos(self) -> tuple[int, int]:
         return (self.start, self.end)
+
+
+def mention_json(m: Mention) -> dict[str, Any]:
+    """A mention in DocRED format (``char_span`` only when known)."""
+    out: dict[str, Any] = {"name": m.name, "sent_id": m.sent_id, "pos": [m.start, m.end], "type": m.type}
+    if m.char_span is not None:
+        out["char_span"] = list(m.char_span)
+    return out
 
 
 @dataclass(frozen=True)
@@ -96,10 +106,7 @@ class Document:
             "title": self.title,
             "sents": self.sents,
             "vertexSet": [
-                [
-                    {"name": m.name, "sent_id": m.sent_id, "pos": [m.start, m.end], "type": m.type}
-                    for m in e.mentions
-                ]
+                [mention_json(m) for m in e.mentions]
                 for e in self.entities
             ],
         }

@@ -125,7 +125,14 @@ class _DocValidator:
             if not 0 <= start < end <= n:
                 self.problem(f"{fld}.pos", f"span {pos} is outside sentence {sid} (length {n}) or empty/reversed")
                 return None
-        return Mention(name=name, sent_id=sid, start=start, end=end, type=typ)
+        char_span = m.get("char_span")
+        if char_span is not None:
+            if not (isinstance(char_span, list) and len(char_span) == 2 and all(_is_int(c) for c in char_span)
+                    and 0 <= char_span[0] < char_span[1]):
+                self.problem(f"{fld}.char_span", f"must be [begin, end) character offsets, got {char_span!r}")
+                return None
+            char_span = (char_span[0], char_span[1])
+        return Mention(name=name, sent_id=sid, start=start, end=end, type=typ, char_span=char_span)
 
     def _labels(self, raw: dict, entities: Optional[list[Entity]]) -> Optional[list[Fact]]:
         if "labels" not in raw or raw["labels"] is None:
