@@ -50,12 +50,21 @@ def triples_from_logits(feat: DocFeatures, logits: torch.Tensor, relations: Rela
     """The predicted triples of one document in result.json form."""
     if logits.numel() == 0:
         return []
-    pred = adaptive_threshold_predict(logits.float(), num_labels)
+    logits = logits.float()
+    pred = adaptive_threshold_predict(logits, num_labels)
+    scores = relation_scores(logits)
     out = []
     for j, c in pred[:, 1:].nonzero().tolist():
         h, t = feat.entity_pairs[j]
-        out.append({"title": feat.title, "h_idx": h, "t_idx": t, "r": relations.ids[c + 1], "evidence": []})
+        out.append({"title": feat.title, "h_idx": h, "t_idx": t, "r": relations.ids[c + 1], "evidence": [],
+                    "score": round(float(scores[j, c + 1]), 6)})
     return out
+
+
+def relation_scores(logits: torch.Tensor) -> torch.Tensor:
+    """``sigmoid(l_r - l_TH)`` per pair and class ``[E, C]``: above 0.5 exactly where the logit beats
+    the threshold class, so a user can trade recall for precision by raising the cut-off."""
+    return torch.sigmoid(logits - logits[:, :1])
 
 
 @torch.inference_mode()

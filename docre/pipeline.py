@@ -78,6 +78,10 @@ class Pipeline:
 
 def readable_predictions(documents: Sequence[Document], triples: Iterable[dict[str, Any]], relations: Any
                          ) -> list[dict[str, Any]]:
+    """Each document in DocRED format (without gold ``labels``), its ``index`` in the input, and its
+    predicted ``relations``: ``{"h", "t", "r", "relation", "score", "head", "head_type", "tail",
+    "tail_type"}`` (entity indices into ``vertexSet``, relation id and name, ``sigmoid(l_r - l_TH)``
+    score, entity display names and types), highest score first."""
     by_title: dict[str, list[dict[str, Any]]] = {}
     for t in triples:
         by_title.setdefault(t["title"], []).append(t)
@@ -86,8 +90,11 @@ def readable_predictions(documents: Sequence[Document], triples: Iterable[dict[s
         rels = []
         for t in by_title.get(d.title, []):
             h, tt = d.entities[t["h_idx"]], d.entities[t["t_idx"]]
-            rels.append({"h_idx": t["h_idx"], "head": h.name, "head_type": h.type, "r": t["r"],
-                         "relation": relations.name(t["r"]), "t_idx": t["t_idx"], "tail": tt.name,
+            rels.append({"h": t["h_idx"], "t": t["t_idx"], "r": t["r"], "relation": relations.name(t["r"]),
+                         "score": t.get("score"), "head": h.name, "head_type": h.type, "tail": tt.name,
                          "tail_type": tt.type})
-        out.append({"title": d.title, "index": d.index, "relations": rels})
+        rels.sort(key=lambda r: -(r["score"] or 0.0))
+        doc = d.to_json()
+        doc.pop("labels", None)
+        out.append({**doc, "index": d.index, "relations": rels})
     return out

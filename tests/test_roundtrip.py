@@ -176,10 +176,14 @@ def test_cli_predict_writes_readable_json(trained: Trained, tmp_path: Path) -> N
     got = []
     for p, doc in zip(preds, trained.docs):
         for rel in p["relations"]:
-            h, t = doc.entities[rel["h_idx"]], doc.entities[rel["t_idx"]]
+            h, t = doc.entities[rel["h"]], doc.entities[rel["t"]]
             assert (rel["head"], rel["head_type"], rel["tail"], rel["tail_type"]) == (h.name, h.type, t.name, t.type)
             assert rel["relation"] == RELATION_NAMES[rel["r"]]
-            got.append((p["title"], rel["h_idx"], rel["t_idx"], rel["r"]))
+            assert 0.5 < rel["score"] <= 1.0  # predicted: the relation's logit beats the threshold class
+            got.append((p["title"], rel["h"], rel["t"], rel["r"]))
+        assert [r["score"] for r in p["relations"]] == sorted((r["score"] for r in p["relations"]), reverse=True)
+        # the document itself comes back (without gold labels), so the file can be exported or inspected
+        assert p["sents"] == doc.sents and len(p["vertexSet"]) == len(doc.entities) and "labels" not in p
     assert sorted(got) == sorted(map(_key, trained.triples))
     assert preds[2]["relations"] == []
 
@@ -190,7 +194,7 @@ def test_cli_submit_then_evaluate(trained: Trained, tmp_path: Path, capsys: pyte
                "--zip", "--device", "cpu", "--quiet"])
     assert rc == 0
     submitted = json.loads(result.read_text(encoding="utf-8"))
-    assert submitted == trained.triples
+    assert submitted == [{k: v for k, v in t.items() if k != "score"} for t in trained.triples]
     with zipfile.ZipFile(tmp_path / "result.zip") as zf:
         assert zf.namelist() == ["result.json"]
         assert zf.read("result.json") == result.read_bytes()
@@ -217,7 +221,7 @@ def test_pipeline_predicts_unlabelled_dicts(trained: Trained) -> None:
         r.pop("labels")
     preds = pipe.predict(raw)
     assert [p["title"] for p in preds] == [d.title for d in trained.docs]
-    got = sorted((p["title"], r["h_idx"], r["t_idx"], r["r"]) for p in preds for r in p["relations"])
+    got = sorted((p["title"], r["h"], r["t"], r["r"]) for p in preds for r in p["relations"])
     assert got == sorted(map(_key, trained.triples))
     assert pipe.predict_triples(raw) == trained.triples
 
