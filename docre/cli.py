@@ -1,4 +1,4 @@
-"""The ``docre`` command: train | evaluate | predict | submit | inspect | env | data.
+"""The ``docre`` command: train | evaluate | compare | predict | submit | inspect | env | data.
 
 Thin: parses arguments and calls importable functions. Problems a user can fix
 (bad data, bad config, a damaged model directory) print one line and exit with code 2.
@@ -55,6 +55,10 @@ def cmd_train(args: argparse.Namespace, rest: Sequence[str]) -> int:
         config.train.output_dir = str(run_dir)
     else:
         config = load_config(args.config, overrides)
+    if args.seeds:
+        return _train_seeds(config, args)
+    if args.jobs != 1:
+        raise DocreError("--jobs runs several seeds at once: use it with --seeds")
     result = train(config, resume=bool(args.resume))
     m = result.best_metrics
     if m:
@@ -66,15 +70,65 @@ def cmd_train(args: argparse.Namespace, rest: Sequence[str]) -> int:
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace, rest: Sequence[str]) -> int:
-    from docre.evaluation import evaluate_files, format_scores
+def _train_seeds(config: Any, args: argparse.Namespace) -> int:
+    from docre.experiments.compare import RunGroup, compare_groups, format_comparison
+    from docre.experiments.seeds import parse_seeds, train_seeds
+
+    if args.resume:
+        raise DocreError("--seeds with --resume: run the same --seeds command again instead (finished seeds are "
+                         "skipped, interrupted ones resumed)")
+    outcomes = train_seeds(config, parse_seeds(args.seeds), jobs=args.jobs)
+    for o in outcomes:
+        print(f"seed {o.seed}: {o.state} {o.run_dir}" + (f" ({o.message})" if o.message else ""))
+    done = [o for o in outcomes if o.state != "failed"]
+    if done:
+        group = RunGroup.load(config.train.output_dir)
+        print()
+        print(format_comparison(compare_groups([group])))
+    return 0 if len(done) == len(outcomes) else 1
+
+
+def cmd_compare(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    from docre.evaluation.breakdown import parse_breakdowns
+    from docre.experiments.compare import compare_groups, format_comparison, parse_group_args
     from docre.utils.io import atomic_write_json
 
+    groups = parse_group_args(args.runs)
+    cmp = compare_groups(groups, baseline=args.baseline, by=parse_breakdowns(args.by) if args.by else (),
+                         samples=args.samples, level=args.level, gold_file=args.gold, gold_range=args.gold_range,
+                         top_relations=args.top_relations)
+    print(format_comparison(cmp))
+    if args.out:
+        atomic_write_json(args.out, cmp.to_json())
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    from docre.data.reader import read_documents
+    from docre.evaluation import evaluate_files, format_scores
+    from docre.evaluation.breakdown import breakdown_scores, format_breakdowns, parse_breakdowns
+    from docre.evaluation.official import read_predictions
+    from docre.utils.io import atomic_write_json
+
+    by = parse_breakdowns(args.by) if args.by else []
     scores = evaluate_files(args.pred, args.gold, args.train)
     print(format_scores(scores))
+    if by:
+        tables = breakdown_scores(read_predictions(args.pred), read_documents(args.gold), by, args.top_relations)
+        print()
+        print(format_breakdowns(tables, _relation_namer(args.relations)))
+        scores = {**scores, "breakdowns": tables}
     if args.out:
         atomic_write_json(args.out, scores)
     return 0
+
+
+def _relation_namer(path: Optional[str]) -> Any:
+    if not path:
+        return None
+    from docre.data.relations import RelationInventory
+
+    return RelationInventory.from_file(path).name
 
 
 def _pipeline(args: argparse.Namespace):
@@ -145,13 +199,41 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(e.g. --train.epochs 3 --model.head atlop).")
     t.add_argument("--config", help="JSON config (configs/*.json); defaults when omitted")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    t.add_argument("--seeds", metavar="S1,S2,...",
+                   help="train once per seed into <train.output_dir>/seed<N>/ and print mean +- std over seeds; "
+                        "run the same command again to skip finished seeds and resume interrupted ones")
+    t.add_argument("--jobs", type=int, default=1,
+                   help="with --seeds: seeds trained at once, in separate processes (CPU threads split between them)")
     t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("compare", help="compare configurations over seeds (mean +- std, paired differences)",
+                       description="Each RUN is a run directory or a directory of seed<N>/ runs (docre train "
+                                   "--seeds); NAME=RUN names it. Prints the mean +- std over seeds of each metric at "
+                                   "the best dev point and, for every group against the baseline, the paired "
+                                   "difference in F1 on the seeds they share with a bootstrap interval (resampling "
+                                   "seeds and dev documents).")
+    c.add_argument("runs", nargs="+", metavar="RUN", help="run directories or seed groups, optionally NAME=PATH")
+    c.add_argument("--baseline", default=None, help="group the others are compared with (default: the first)")
+    c.add_argument("--by", default=None, metavar="B1,B2",
+                   help="also F1 by group: mention_pairs, sentence, relation, length, or all")
+    c.add_argument("--samples", type=int, default=2000, help="bootstrap resamples")
+    c.add_argument("--level", type=float, default=0.95, help="confidence level of the interval")
+    c.add_argument("--top-relations", type=int, default=10, help="relations shown by name in --by relation")
+    c.add_argument("--gold", default=None, help="dev file the runs were validated on (default: from their config)")
+    c.add_argument("--gold-range", default=None, help="document range of --gold (default: the runs' dev_range)")
+    c.add_argument("--out", default=None, help="also write the comparison as JSON here")
+    c.set_defaults(func=cmd_compare)
 
     e = sub.add_parser("evaluate", help="official DocRED scores of a result.json")
     e.add_argument("--pred", required=True, help="predictions (CodaLab result.json format)")
     e.add_argument("--gold", required=True, help="gold DocRED-format file with labels")
     e.add_argument("--train", help="training file whose facts define Ign F1")
     e.add_argument("--out", help="also write the scores as JSON here")
+    e.add_argument("--by", default=None, metavar="B1,B2",
+                   help="also F1 by group: mention_pairs (|M(h)| x |M(t)|: 1, 2-3, 4-8, 9+), sentence (intra/inter), "
+                        "relation (the most frequent), length (document words), or all")
+    e.add_argument("--top-relations", type=int, default=10, help="relations shown by name in --by relation")
+    e.add_argument("--relations", default=None, help="rel_info/rel2id file to print relation names in --by relation")
     e.set_defaults(func=cmd_evaluate)
 
     for name, func, hlp in (("predict", cmd_predict, "predict relations for new documents (readable JSON)"),

@@ -16,7 +16,8 @@ states it as JSON Schema and :func:`validate_record` checks it)::
       "title": str, "doc_index": int,          # doc_index: position in the input file
       "head": str,                             # the model's head: "kmgre" | "atlop"
       "attribution": "key_pairs" | "context",  # how entity logits were formed (below)
-      "fusion": "logsumexp" | "mean" | null,   # KMGRE's fusion of key-pair logits
+      "fusion": "logsumexp" | "mean" | null,   # KMGRE's fusion of key-pair logits ("+entity": ATLOP's
+                                               # entity logit added, kmgre.add_entity_logit)
       "sents": [[str]],                        # the document's words, per sentence
       "entities": [{"index": int, "name": str, "type": str,
                     "mentions": [{"mention": int, "text": str, "sent_id": int,
@@ -248,7 +249,7 @@ def key_pair_shares(logits: torch.Tensor, key: torch.Tensor, fusion: str) -> tor
     out = torch.zeros(logits.shape, dtype=torch.float64)
     if not bool(key.any()):
         return out
-    if fusion == "mean":
+    if fusion.split("+")[0] == "mean":  # "mean+entity": the key-pair term of add_entity_logit
         out[key] = 1.0 / int(key.sum())
     else:
         out[key] = torch.softmax(logits[key].double(), 0)

@@ -362,3 +362,48 @@ def test_invalid_phase_is_rejected(tiny_encoder_dir: Path, tokenizer: Any, relat
     model, _ = _build(tiny_encoder_dir, tokenizer, relations, **{"model.head": "kmgre"})
     with pytest.raises(ValueError, match="phase"):
         model(_batch(features, relations), phase="train")
+
+
+# ---------------------------------------------------------------- KMGRE: options that are not in the paper
+
+
+def test_kmgre_add_entity_logit_adds_atlops_logit_to_the_fused_key_pairs(tiny_encoder_dir: Path, tokenizer: Any,
+                                                                         relations: RelationInventory,
+                                                                         features: list[DocFeatures]) -> None:
+    model, cfg = _build(tiny_encoder_dir, tokenizer, relations,
+                        **{"model.head": "kmgre", "kmgre.add_entity_logit": True})
+    model.head.em_started.fill_(True)
+    model.head.set_tau(0.9)
+    out = _eval_details(model, features, relations)
+    atlop, _ = _build(tiny_encoder_dir, tokenizer, relations, **{"model.head": "atlop"})
+    atlop.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("head.key_classifier")
+                           and k not in ("head.em_started", "head.tau_value")})
+    atlop.eval()
+    with torch.no_grad():
+        entity_level = atlop(_batch(features, relations), phase="eval").logits
+    for b in range(2):
+        d = out.details[b]
+        assert d["fusion"] == "logsumexp+entity"
+        fused = torch.stack([torch.logsumexp(d["mention_logits"][(d["pair_index"] == e) & d["key"]], 0)
+                             for e in range(len(features[b].entity_pairs))])
+        torch.testing.assert_close(out.logits[b].float(), fused + entity_level[b], atol=1e-4, rtol=1e-4)
+    # both terms train theta in an M-step
+    model.train()
+    model(_batch(features, relations), phase="m").loss.backward()
+    for prefix in THETA + (ENCODER,):
+        assert not _none_has_grad(_params(model, prefix)), prefix
+
+
+def test_kmgre_omega_to_encoder_lets_omegas_loss_reach_the_encoder(tiny_encoder_dir: Path, tokenizer: Any,
+                                                                   relations: RelationInventory,
+                                                                   features: list[DocFeatures]) -> None:
+    for flag in (False, True):
+        model, _ = _build(tiny_encoder_dir, tokenizer, relations, **{"model.head": "kmgre",
+                                                                     "kmgre.omega_to_encoder": flag})
+        model.head.em_started.fill_(True)
+        model.train()
+        model(_batch(features, relations), phase="e").loss.backward()  # an E-step: L_omega only
+        assert all(_has_grad(p) for p in _params(model, OMEGA).values())
+        for prefix in THETA:
+            assert _none_has_grad(_params(model, prefix)), prefix
+        assert _none_has_grad(_params(model, ENCODER)) is not flag, flag

@@ -113,8 +113,18 @@ class KMGREHead(nn.Module):
         return phase in ("e", "joint") or (phase == "warmup" and self.cfg.warmup_mode == "pairs")
 
     def encoder_needs_grad(self, phase: str) -> bool:
-        """The shared encoder gets no gradient in an E-step (omega's inputs are detached)."""
-        return phase != "e"
+        """The shared encoder gets no gradient in an E-step (omega's inputs are detached), unless
+        ``omega_to_encoder`` lets omega's loss reach it."""
+        return phase != "e" or self.omega_reaches_encoder
+
+    @property
+    def omega_reaches_encoder(self) -> bool:
+        return self.cfg.omega_to_encoder and self.key_encoder is None
+
+    @property
+    def fusion_name(self) -> str:
+        """The fusion as recorded in attribution details (``logsumexp+entity`` with ``add_entity_logit``)."""
+        return self.cfg.fusion + ("+entity" if self.cfg.add_entity_logit else "")
 
     # ------------------------------------------------------------------ forward
     def forward(self, encoded: list[EncodedDocument], batch: Batch, phase: str = "joint",
@@ -126,6 +136,7 @@ class KMGREHead(nn.Module):
         elif phase in ("e", "m", "joint") and self.training:
             self.em_started.fill_(True)
         entity_warmup = self.cfg.warmup_mode == "entity" and not bool(self.em_started)
+        need_entity_logits = entity_warmup or self.cfg.add_entity_logit
         key_encoded = None
         if self.key_encoder is not None:
             with torch.set_grad_enabled(torch.is_grad_enabled() and phase in ("warmup", "e", "joint")):
@@ -155,7 +166,7 @@ class KMGREHead(nn.Module):
                 zh, zt = self.extractor(mention_emb[pairs.head], mention_emb[pairs.tail], ctx)
                 m_logits.append(self.bilinear(zh, zt))  # [P, C]
             with torch.set_grad_enabled(torch.is_grad_enabled() and need_theta_grad):
-                if entity_warmup:
+                if need_entity_logits:
                     ep = torch.tensor(feat.entity_pairs, dtype=torch.long, device=device)
                     lg, _ = entity_pair_logits(self.extractor, self.bilinear,
                                                EncodedDocument(enc.hidden, mention_att), mention_emb, ent_ms, ep,
@@ -169,6 +180,10 @@ class KMGREHead(nn.Module):
                     k_emb, k_att, _ = with_virtual_mentions(kenc, k_emb, feat.entity_mentions)
                     k_ctx = mention_pair_context(kenc.hidden, k_att, pairs.head, pairs.tail, self.chunk_size)
                     k_logits.append(self.key_classifier(k_emb[pairs.head], k_emb[pairs.tail], k_ctx))
+                elif self.omega_reaches_encoder:
+                    k_ctx = ctx if ctx.requires_grad or not need_omega_grad else mention_pair_context(
+                        enc.hidden, mention_att, pairs.head, pairs.tail, self.chunk_size)
+                    k_logits.append(self.key_classifier(mention_emb[pairs.head], mention_emb[pairs.tail], k_ctx))
                 else:
                     k_logits.append(self.key_classifier(mention_emb[pairs.head].detach(),
                                                         mention_emb[pairs.tail].detach(), ctx.detach()))
@@ -179,7 +194,12 @@ class KMGREHead(nn.Module):
             else:
                 key = select_key_pairs(p_omega, pairs.pair_index, pairs.num_entity_pairs, self.cfg.xi, self.tau)
             fused = fuse_key_pairs(m_logits[-1], key, pairs.pair_index, pairs.num_entity_pairs, self.cfg.fusion)
-            ent_logits.append(theta_logits[-1] if entity_warmup else fused)
+            if entity_warmup:
+                ent_logits.append(theta_logits[-1])
+            elif self.cfg.add_entity_logit:
+                ent_logits.append(fused + theta_logits[-1])
+            else:
+                ent_logits.append(fused)
             selections.append({"key": key, "p_omega": p_omega})
 
         loss, stats = None, {}
@@ -197,7 +217,7 @@ class KMGREHead(nn.Module):
                     "head_mention": pairs.head.cpu(), "tail_mention": pairs.tail.cpu(),
                     "pair_index": pairs.pair_index.cpu(), "p_omega": info["p_omega"].cpu(),
                     "mention_logits": m_logits[b].detach().float().cpu(), "key": info["key"].cpu(),
-                    "entity_logits": ent_logits[b].detach().float().cpu(), "fusion": self.cfg.fusion,
+                    "entity_logits": ent_logits[b].detach().float().cpu(), "fusion": self.fusion_name,
                     "entity_level": entity_warmup,
                 })
         return HeadOutput(logits=ent_logits, loss=loss, stats=stats, details=details)

@@ -1,0 +1,1 @@
+"""Experiments over seeds: ``docre train --seeds`` and ``docre compare``."""
