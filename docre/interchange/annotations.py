@@ -420,7 +420,8 @@ def to_docred(doc: AnnotatedText, options: ImportOptions, relations: RelationMap
         if where is None:  # pragma: no cover - words are cut and sentences merged for every mention above
             raise doc.fail(next(s.field for s in doc.spans if s.id == m.span), "the span covers no word")
         sid, start, end = where
-        vertex_set[e].append({"name": " ".join(doc.text[m.begin:m.end].split()), "sent_id": sid, "pos": [start, end], "type": m.type,
+        name = " ".join(doc.text[m.begin:m.end].split())  # a line break inside a mention reads as a space
+        vertex_set[e].append({"name": name, "sent_id": sid, "pos": [start, end], "type": m.type,
                               "char_span": [m.begin, m.end]})
     entity_of_span = {sid: entity_of_root[uf.find(idx[0])] for sid, idx in by_span.items()}
 
