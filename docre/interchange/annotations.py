@@ -37,7 +37,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 from docre.data.relations import NA_RELATION, RelationInventory
 from docre.data.text import TokenizedText, Word, tokenize_text
-from docre.errors import DataError, DataProblem
+from docre.errors import ConfigError, DataError, DataProblem
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +117,6 @@ class ImportOptions:
     coreference: tuple[str, ...] = COREFERENCE_LABELS
 
     def __post_init__(self) -> None:
-        from docre.errors import ConfigError
-
         for name, value, choices in (("entities", self.entities, ENTITY_GROUPINGS),
                                      ("tokenizer", self.tokenizer, TOKENIZERS),
                                      ("discontinuous", self.discontinuous, DISCONTINUOUS_POLICIES)):

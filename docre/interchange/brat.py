@@ -54,7 +54,10 @@ def _documents(src: Path) -> tuple[list[tuple[Path, str]], list[str]]:
         raise DataError(DataProblem(str(src), "no such file or directory"))
     titles: dict[str, str] = {}
     if (src / TITLES_FILE).is_file():
-        obj = json.loads(read_text_file(src / TITLES_FILE))
+        try:
+            obj = json.loads(read_text_file(src / TITLES_FILE))
+        except json.JSONDecodeError as exc:
+            raise DataError(DataProblem(str(src / TITLES_FILE), f"invalid JSON: {exc.msg}")) from exc
         if not isinstance(obj, dict) or not all(isinstance(v, str) for v in obj.values()):
             raise DataError(DataProblem(str(src / TITLES_FILE), "must be an object {file name: title}"))
         titles = obj

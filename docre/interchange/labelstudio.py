@@ -170,6 +170,8 @@ def read_labelstudio(path: str | Path, options: ImportOptions, report: Optional[
         obj = json.loads(read_text_file(path))
     except json.JSONDecodeError as exc:
         raise DataError(DataProblem(str(path), f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")) from exc
+    except RecursionError as exc:
+        raise DataError(DataProblem(str(path), "JSON nested too deeply to be a Label Studio export")) from exc
     tasks = [obj] if isinstance(obj, dict) else obj
     if not isinstance(tasks, list):
         raise DataError(DataProblem(str(path), "a Label Studio export is a JSON list of tasks"))

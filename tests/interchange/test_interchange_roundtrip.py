@@ -203,3 +203,20 @@ def test_redocred_dev_round_trip(data_dir: Path, tmp_path: Path, fmt: str, token
                for i, d in enumerate(original))
     assert same == len(original) == 150
     documents_from_json(list(back.values()))
+
+
+def test_the_annotation_loop_keeps_the_original_text(tmp_path: Path):
+    """import -> docre predict's output -> export: the tool gets the annotated text back, not the
+    words joined by spaces (readable_predictions keeps a document's text)."""
+    res = import_annotations("brat", FIXTURES / "brat", tmp_path / "docs.json")
+    docs = read_documents(tmp_path / "docs.json")
+    triples = [{"title": "kelmar_news", "h_idx": 0, "t_idx": 5, "r": "born_in", "score": 0.8}]
+    preds = readable_predictions(docs, triples, res.relations)
+    assert preds[0]["text"] == (FIXTURES / "brat" / "kelmar_news.txt").read_text()
+    (tmp_path / "preds.json").write_text(json.dumps(preds))
+    rep = export_annotations("brat", tmp_path / "preds.json", tmp_path / "out")
+    assert rep.text_from_words == 0
+    assert (tmp_path / "out" / "kelmar_news.txt").read_text() == preds[0]["text"]
+    ann = (tmp_path / "out" / "kelmar_news.ann").read_text()
+    assert "T5\tORG 17 34\tBrightwater Mills\n" in ann  # the offsets of the annotated text
+    assert "R1\tborn_in Arg1:T4 Arg2:T12\n#1\tAnnotatorNotes R1\tscore 0.8000\n" in ann  # She -> South Kelmar
