@@ -30,6 +30,7 @@ per entity with several mentions, one relation per label or prediction (with its
 """
 from __future__ import annotations
 
+import bisect
 import logging
 import re
 from dataclasses import dataclass, field
@@ -233,8 +234,6 @@ def split_words_at(tok: TokenizedText, cuts: Iterable[int]) -> tuple[TokenizedTe
     cuts = sorted(set(cuts))
     if not cuts:
         return tok, 0
-    import bisect
-
     made = 0
     sents = []
     for sent in tok.sents:
@@ -260,8 +259,6 @@ def merge_sentences_under(tok: TokenizedText, spans: Iterable[tuple[int, int]]) 
     and the number of sentence boundaries removed."""
     first_char = [s[0].start for s in tok.sents]
     last_char = [s[-1].end for s in tok.sents]
-    import bisect
-
     joined_with_next = [False] * len(tok.sents)
     for b, e in spans:
         s0 = bisect.bisect_right(last_char, b)  # first sentence ending after b

@@ -97,6 +97,7 @@ def parse_ann(content: str, text: str, title: str, file: str, index: int, option
               report: ImportReport) -> AnnotatedText:
     """The annotations of one ``.ann`` file over ``text``."""
     doc = AnnotatedText(title=title, text=text, file=file, index=index)
+    content = content.lstrip("\ufeff")  # a byte-order mark some editors write
     ids: set[str] = set()
     for lineno, line in enumerate(content.split("\n"), start=1):
         line = line.rstrip("\r")
