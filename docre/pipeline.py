@@ -78,8 +78,8 @@ class Pipeline:
 
 def readable_predictions(documents: Sequence[Document], triples: Iterable[dict[str, Any]], relations: Any
                          ) -> list[dict[str, Any]]:
-    """Each document in DocRED format (without gold ``labels``; with its ``text`` when it has one), its
-    ``index`` in the input, and its predicted ``relations``: ``{"h", "t", "r", "relation", "score", "head", "head_type", "tail",
+    """Each document in DocRED format (without gold ``labels``), its ``index`` in the input, and its
+    predicted ``relations``: ``{"h", "t", "r", "relation", "score", "head", "head_type", "tail",
     "tail_type"}`` (entity indices into ``vertexSet``, relation id and name, ``sigmoid(l_r - l_TH)``
     score, entity display names and types), highest score first."""
     by_title: dict[str, list[dict[str, Any]]] = {}
@@ -96,7 +96,7 @@ def readable_predictions(documents: Sequence[Document], triples: Iterable[dict[s
         rels.sort(key=lambda r: -(r["score"] or 0.0))
         doc = d.to_json()
         doc.pop("labels", None)
-        if isinstance(d.extra.get("text"), str):  # documents from raw text or annotation tools keep it
+        if isinstance(d.extra.get("text"), str):  # a document's text travels on (docre data export uses it)
             doc["text"] = d.extra["text"]
         out.append({**doc, "index": d.index, "relations": rels})
     return out

@@ -220,3 +220,15 @@ def test_the_annotation_loop_keeps_the_original_text(tmp_path: Path):
     ann = (tmp_path / "out" / "kelmar_news.ann").read_text()
     assert "T5\tORG 17 34\tBrightwater Mills\n" in ann  # the offsets of the annotated text
     assert "R1\tborn_in Arg1:T4 Arg2:T12\n#1\tAnnotatorNotes R1\tscore 0.8000\n" in ann  # She -> South Kelmar
+
+
+def test_gold_relations_named_from_an_inventory(tmp_path: Path):
+    info = tmp_path / "rel_info.json"
+    info.write_text(json.dumps({"P19": "place of birth", "P108": "employer", "P17": "country"}))
+    assert main(["data", "export", "brat", str(FIXTURES / "docs.json"), "--out", str(tmp_path / "brat"),
+                 "--relations", str(info)]) == 0
+    ann = (tmp_path / "brat" / "Marel Tovik.ann").read_text()
+    assert "\tplace_of_birth Arg1:" in ann and "\temployer Arg1:" in ann and "\tP131 Arg1:" in ann  # no name: id
+    back = {d["title"]: d for d in import_annotations("brat", tmp_path / "brat", tmp_path / "back.json").documents}
+    original = json.loads((FIXTURES / "docs.json").read_text())[0]
+    assert sorted(f["r"] for f in back["Marel Tovik"]["labels"]) == sorted(f["r"] for f in original["labels"])
