@@ -169,6 +169,10 @@ def cmd_inspect(args: argparse.Namespace, rest: Sequence[str]) -> int:
 
 
 def cmd_data(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    if args.data_command in ("import", "export"):
+        from docre.interchange.api import run_interchange_command
+
+        return run_interchange_command(args)
     from docre.data.stats import run_data_command
 
     return run_data_command(args)
@@ -186,6 +190,46 @@ def cmd_env(args: argparse.Namespace, rest: Sequence[str]) -> int:
     print(f"{args.directory}: recorded {when}")
     print(format_differences(compare_environments(recorded, current_for(recorded))))
     return 0
+
+
+def _add_interchange_parsers(dsub: Any) -> None:
+    """``docre data import`` and ``docre data export`` (docre.interchange)."""
+    di = dsub.add_parser("import", help="brat or Label Studio annotations -> DocRED JSON",
+                         description="Read brat standoff files (.txt + .ann) or a Label Studio JSON export, cut the "
+                                     "texts into sentences and words (spaCy's rule-based English tokenizer, no "
+                                     "download), group mentions into entities and write DocRED JSON (char_span kept).")
+    di.add_argument("format", choices=("brat", "labelstudio"))
+    di.add_argument("src", help="brat: a folder of .txt/.ann files (or one document); labelstudio: its JSON export")
+    di.add_argument("--out", required=True, help="DocRED JSON file to write")
+    di.add_argument("--relations", default=None, help="relation inventory (rel2id/rel_info/relations.json) to map "
+                    "relation labels through; written with the labels found when the file does not exist "
+                    "(default: OUT.relations.json, written)")
+    di.add_argument("--entities", choices=("auto", "links", "names"), default="auto",
+                    help="group mentions by coreference links (equivalences, coreference relations), by identical "
+                         "normalised names and type, or auto: links where a document has any, else names")
+    di.add_argument("--tokenizer", choices=("spacy", "whitespace"), default="spacy",
+                    help="spacy (sentences and words), or whitespace (lines and whitespace-separated words: the "
+                         "inverse of export for documents without a text)")
+    di.add_argument("--discontinuous", choices=("fragments", "span", "error"), default="fragments",
+                    help="a discontinuous brat span: one mention per fragment (same entity), one mention over its "
+                         "whole extent, or an error")
+    di.add_argument("--coreference", nargs="+", default=None, metavar="LABEL",
+                    help="relation labels that mean coreference (default: Coreference Coref)")
+    di.add_argument("--text-key", default="text", help="labelstudio: the task data field holding the text")
+    de = dsub.add_parser("export", help="DocRED JSON or predictions -> brat or Label Studio pre-annotations",
+                         description="Write documents (gold labels, or docre predict output with scores) as brat files "
+                                     "or Label Studio tasks that a person corrects and imports back.")
+    de.add_argument("format", choices=("brat", "labelstudio"))
+    de.add_argument("file", help="DocRED JSON, e.g. the output of docre predict")
+    de.add_argument("--out", required=True, help="brat: a new folder; labelstudio: a tasks .json file (its label "
+                                                 "config and relation inventory are written beside it)")
+    de.add_argument("--min-score", type=float, default=None,
+                    help="leave out predicted relations scored below this (default: all listed)")
+    de.add_argument("--coreference", default="Coreference", help="name of the relation tying an entity's mentions")
+    de.add_argument("--labels", choices=("name", "id"), default="name",
+                    help="label relations with their names where known (predictions carry them), or their ids")
+    de.add_argument("--relations", default=None, help="relation inventory whose names label the relations "
+                                                      "(e.g. rel_info.json)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -272,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("directory", nargs="?", metavar="DIR", help="run directory or model directory")
     v.set_defaults(func=cmd_env)
 
-    d = sub.add_parser("data", help="dataset statistics and validation")
+    d = sub.add_parser("data", help="dataset statistics and validation; import/export annotation-tool files")
     dsub = d.add_subparsers(dest="data_command", required=True)
     ds = dsub.add_parser("stats", help="documents, entities, mentions, pairs, subword lengths, relations")
     ds.add_argument("file")
@@ -281,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     dv = dsub.add_parser("validate", help="list every problem in a DocRED-format file")
     dv.add_argument("file")
     dv.add_argument("--relations", default=None, help="rel2id/rel_info file labels must use")
+    _add_interchange_parsers(dsub)
     d.set_defaults(func=cmd_data)
     return p
 

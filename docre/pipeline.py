@@ -96,5 +96,7 @@ def readable_predictions(documents: Sequence[Document], triples: Iterable[dict[s
         rels.sort(key=lambda r: -(r["score"] or 0.0))
         doc = d.to_json()
         doc.pop("labels", None)
+        if isinstance(d.extra.get("text"), str):  # a document's text travels on (docre data export uses it)
+            doc["text"] = d.extra["text"]
         out.append({**doc, "index": d.index, "relations": rels})
     return out
