@@ -47,6 +47,12 @@ class KeyInstanceClassifier(nn.Module):
         zh, zt = self.extractor(hs, ts, ctx)
         return self.classifier(torch.cat([zh, zt], dim=-1)).squeeze(-1)
 
+    def for_pairs(self, emb: torch.Tensor, head: torch.Tensor, tail: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+        """``forward(emb[head], emb[tail], ctx)`` without gathering per pair (see
+        :meth:`PairExtractor.for_pairs`): emb ``[M, d]``, head/tail ``[P]``, ctx ``[P, d]`` -> ``[P]``."""
+        zh, zt = self.extractor.for_pairs(emb, head, tail, ctx)
+        return self.classifier(torch.cat([zh, zt], dim=-1)).squeeze(-1)
+
 
 def with_virtual_mentions(enc: EncodedDocument, mention_emb: torch.Tensor, entity_mentions: list[list[int]]
                           ) -> tuple[torch.Tensor, torch.Tensor, list[list[int]]]:
@@ -132,6 +138,10 @@ class KMGREHead(nn.Module):
                 key_encoded = self.key_encoder(batch.input_ids, batch.mention_pos)
         need_theta_grad = phase in ("warmup", "m", "joint")
         need_omega_grad = self.trains_omega(phase)
+        # Mention-level logits feed the fusion, the E-step pseudo labels and the details; the
+        # entity-level warm-up uses none of them unless omega trains or details are asked for.
+        need_mention_logits = (not entity_warmup or return_details
+                               or (self.trains_omega(phase) and batch.has_labels and phase != "eval"))
 
         ent_logits, theta_logits, m_logits, k_logits, bags, selections = [], [], [], [], [], []
         for b, (enc, feat) in enumerate(zip(encoded, batch.features)):
@@ -152,8 +162,11 @@ class KMGREHead(nn.Module):
             # (in the entity-level warm-up, mention logits only feed the pseudo labels: no gradient)
             with torch.set_grad_enabled(torch.is_grad_enabled() and need_theta_grad and not entity_warmup):
                 ctx = mention_pair_context(enc.hidden, mention_att, pairs.head, pairs.tail, self.chunk_size)
-                zh, zt = self.extractor(mention_emb[pairs.head], mention_emb[pairs.tail], ctx)
-                m_logits.append(self.bilinear(zh, zt))  # [P, C]
+                if need_mention_logits:
+                    zh, zt = self.extractor.for_pairs(mention_emb, pairs.head, pairs.tail, ctx)  # [P, emb] each
+                    m_logits.append(self.bilinear(zh, zt))  # [P, C]
+                else:
+                    m_logits.append(None)
             with torch.set_grad_enabled(torch.is_grad_enabled() and need_theta_grad):
                 if entity_warmup:
                     ep = torch.tensor(feat.entity_pairs, dtype=torch.long, device=device)
@@ -168,23 +181,27 @@ class KMGREHead(nn.Module):
                     k_emb = kenc.hidden[batch.mention_pos[b].to(device)]
                     k_emb, k_att, _ = with_virtual_mentions(kenc, k_emb, feat.entity_mentions)
                     k_ctx = mention_pair_context(kenc.hidden, k_att, pairs.head, pairs.tail, self.chunk_size)
-                    k_logits.append(self.key_classifier(k_emb[pairs.head], k_emb[pairs.tail], k_ctx))
+                    k_logits.append(self.key_classifier.for_pairs(k_emb, pairs.head, pairs.tail, k_ctx))
                 else:
-                    k_logits.append(self.key_classifier(mention_emb[pairs.head].detach(),
-                                                        mention_emb[pairs.tail].detach(), ctx.detach()))
+                    k_logits.append(self.key_classifier.for_pairs(mention_emb.detach(), pairs.head, pairs.tail,
+                                                                  ctx.detach()))
             # key set K and fusion (3.4)
             p_omega = torch.sigmoid(k_logits[-1].detach().float())
+            selected = select_key_pairs(p_omega, pairs.pair_index, pairs.num_entity_pairs, self.cfg.xi, self.tau)
             if phase == "warmup" and not entity_warmup:
                 key = torch.ones_like(p_omega, dtype=torch.bool)  # K = all mention pairs
             else:
-                key = select_key_pairs(p_omega, pairs.pair_index, pairs.num_entity_pairs, self.cfg.xi, self.tau)
-            fused = fuse_key_pairs(m_logits[-1], key, pairs.pair_index, pairs.num_entity_pairs, self.cfg.fusion)
-            ent_logits.append(theta_logits[-1] if entity_warmup else fused)
-            selections.append({"key": key, "p_omega": p_omega})
+                key = selected
+            if entity_warmup:
+                ent_logits.append(theta_logits[-1])
+            else:
+                ent_logits.append(fuse_key_pairs(m_logits[-1], key, pairs.pair_index, pairs.num_entity_pairs,
+                                                 self.cfg.fusion))
+            selections.append({"key": key, "p_omega": p_omega, "selected": selected})
 
         loss, stats = None, {}
         if batch.has_labels and phase != "eval":
-            loss, stats = self._losses(phase, ent_logits, m_logits, k_logits, bags, batch)
+            loss, stats = self._losses(phase, ent_logits, m_logits, k_logits, bags, selections, batch)
         details = None
         if return_details:
             details = []
@@ -202,9 +219,9 @@ class KMGREHead(nn.Module):
                 })
         return HeadOutput(logits=ent_logits, loss=loss, stats=stats, details=details)
 
-    def _losses(self, phase: str, ent_logits: list[torch.Tensor], m_logits: list[torch.Tensor],
-                k_logits: list[torch.Tensor], bags: list[Optional[MentionPairs]], batch: Batch
-                ) -> tuple[torch.Tensor, dict[str, float]]:
+    def _losses(self, phase: str, ent_logits: list[torch.Tensor], m_logits: list[Optional[torch.Tensor]],
+                k_logits: list[torch.Tensor], bags: list[Optional[MentionPairs]],
+                selections: list[Optional[dict[str, torch.Tensor]]], batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         device = ent_logits[0].device
         labels = [lab.to(device) for lab in batch.labels]
         stats: dict[str, float] = {"tau": self.tau}
@@ -234,12 +251,10 @@ class KMGREHead(nn.Module):
             stats["loss_omega"] = float(l_omega.detach())
         # fraction of mention pairs in K (as selected by omega at the current tau)
         n_key = n_all = 0
-        for pairs, kl in zip(bags, k_logits):
-            if pairs is None:
+        for info in selections:
+            if info is None:
                 continue
-            key = select_key_pairs(torch.sigmoid(kl.detach().float()), pairs.pair_index, pairs.num_entity_pairs,
-                                   self.cfg.xi, self.tau)
-            n_key += int(key.sum())
-            n_all += key.numel()
+            n_key += int(info["selected"].sum())
+            n_all += info["selected"].numel()
         stats["key_fraction"] = n_key / max(1, n_all)
         return total, stats
