@@ -38,11 +38,11 @@ def test_group_bilinear_equals_the_plain_computation_for_any_chunking(monkeypatc
                                                                       budget_rows: int) -> None:
     emb, block, classes, n = 32, 8, 5, 11
     k = emb // block
-    # budget_rows pairs of features per chunk on the CPU (float64: 8 bytes an element)
-    monkeypatch.setattr(bilinear, "CPU_FEATURE_CHUNK_BYTES", budget_rows * k * block * block * 8)
+    # budget_rows pairs of one block's features per chunk on the CPU (float64: 8 bytes an element)
+    monkeypatch.setattr(bilinear, "CPU_FEATURE_CHUNK_BYTES", budget_rows * block * block * 8)
     torch.manual_seed(0)
     layer = GroupBilinear(emb, block, classes, chunk_size=4).double()
-    assert feature_chunk_rows(torch.device("cpu"), k, block, 8, 4) == min(budget_rows, 4)
+    assert feature_chunk_rows(torch.device("cpu"), block, 8, 4) == min(budget_rows, 4)
     zh, zt = _inputs(n, emb, 1)
     grad_out = torch.randn(n, classes, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     got = _values_and_grads(layer, zh, zt, layer, grad_out)
@@ -56,7 +56,7 @@ def test_group_bilinear_equals_the_plain_computation_for_any_chunking(monkeypatc
 def test_pairs_without_gradient_are_skipped_and_get_exactly_zero(monkeypatch: pytest.MonkeyPatch) -> None:
     # KMGRE's mention pairs outside the key set K get no gradient from the fused logits.
     emb, block, classes, n = 32, 8, 5, 13
-    monkeypatch.setattr(bilinear, "CPU_FEATURE_CHUNK_BYTES", 2 * (emb // block) * block * block * 8)
+    monkeypatch.setattr(bilinear, "CPU_FEATURE_CHUNK_BYTES", 2 * block * block * 8)
     torch.manual_seed(0)
     layer = GroupBilinear(emb, block, classes).double()
     zh, zt = _inputs(n, emb, 3)
@@ -75,11 +75,12 @@ def test_pairs_without_gradient_are_skipped_and_get_exactly_zero(monkeypatch: py
     assert all(g.abs().max() == 0 for g in got[1:]) and got[3].shape == layer.linear.weight.shape
 
 
-def test_group_bilinear_at_docre_scale_in_float32() -> None:
-    # emb 768, block 64, 97 classes: several chunks of the default CPU budget (128 pairs).
+def test_group_bilinear_at_docre_scale_in_float32(monkeypatch: pytest.MonkeyPatch) -> None:
+    # emb 768, block 64, 97 classes, chunks of 64 pairs
+    monkeypatch.setattr(bilinear, "CPU_FEATURE_CHUNK_BYTES", 2**20)
     emb, block, classes, n = 768, 64, 97, 300
     k = emb // block
-    assert feature_chunk_rows(torch.device("cpu"), k, block, 4, 1024) < n
+    assert feature_chunk_rows(torch.device("cpu"), block, 4, 1024) == 64
     torch.manual_seed(0)
     layer = GroupBilinear(emb, block, classes)
     zh, zt = _inputs(n, emb, 5, torch.float32)
@@ -97,11 +98,11 @@ def test_group_bilinear_at_docre_scale_in_float32() -> None:
 
 
 def test_feature_chunks_are_bounded_on_the_cpu_only() -> None:
-    k, b = 12, 64  # emb 768, block 64: 196,608 bytes of float32 features per pair
-    rows = feature_chunk_rows(torch.device("cpu"), k, b, 4, 1024)
-    assert rows == bilinear.CPU_FEATURE_CHUNK_BYTES // (k * b * b * 4) and 1 <= rows < 1024
-    assert feature_chunk_rows(torch.device("cpu"), k, b, 4, 16) == 16  # chunk_size stays an upper bound
-    assert feature_chunk_rows(torch.device("cuda"), k, b, 4, 1024) == 1024  # accelerators: model.pair_chunk_size
+    b = 64  # block 64: 16,384 bytes of float32 features per pair and block
+    rows = feature_chunk_rows(torch.device("cpu"), b, 4, 1024)
+    assert rows == bilinear.CPU_FEATURE_CHUNK_BYTES // (b * b * 4) and 1 <= rows < 1024
+    assert feature_chunk_rows(torch.device("cpu"), b, 4, 16) == 16  # chunk_size stays an upper bound
+    assert feature_chunk_rows(torch.device("cuda"), b, 4, 1024) == 1024  # accelerators: model.pair_chunk_size
 
 
 def test_pair_extractor_by_index_equals_gathered_pairs() -> None:

@@ -177,7 +177,7 @@ def _kmgre_reference_loss(model: DocREModel, encoded: list[EncodedDocument], bat
 def test_kmgre_joint_step_equals_the_reference_computation(tiny_encoder_dir: Path, setup: tuple,
                                                            monkeypatch: pytest.MonkeyPatch, feature_rows: int) -> None:
     # 2 pairs of features per chunk: many chunks, and mention pairs outside K skipped within them
-    monkeypatch.setattr(bilinear, "CPU_FEATURE_CHUNK_BYTES", feature_rows * 4 * 8 * 8 * 8)
+    monkeypatch.setattr(bilinear, "CPU_FEATURE_CHUNK_BYTES", feature_rows * 8 * 8 * 8)
     _, rel, feats = setup
     model = _model(tiny_encoder_dir, setup, "kmgre", **{"kmgre.em_period": -1})
     model.head.em_started.fill_(True)
