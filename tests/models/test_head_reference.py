@@ -173,10 +173,13 @@ def _kmgre_reference_loss(model: DocREModel, encoded: list[EncodedDocument], bat
     return l_theta + binary_focal_loss(kl[w], z[w], cfg.alpha, cfg.gamma)
 
 
+@pytest.mark.parametrize("phase", ["joint", "m"])
 @pytest.mark.parametrize("feature_rows", [2, 1000])
-def test_kmgre_joint_step_equals_the_reference_computation(tiny_encoder_dir: Path, setup: tuple,
-                                                           monkeypatch: pytest.MonkeyPatch, feature_rows: int) -> None:
-    # 2 pairs of features per chunk: many chunks, and mention pairs outside K skipped within them
+def test_kmgre_training_step_equals_the_reference_computation(tiny_encoder_dir: Path, setup: tuple,
+                                                              monkeypatch: pytest.MonkeyPatch, feature_rows: int,
+                                                              phase: str) -> None:
+    # 2 pairs of features per chunk: many chunks, and mention pairs outside K skipped within them.
+    # joint: mention logits of every pair (the pseudo labels read them); m: of K's pairs only.
     monkeypatch.setattr(bilinear, "CPU_FEATURE_CHUNK_BYTES", feature_rows * 8 * 8 * 8)
     _, rel, feats = setup
     model = _model(tiny_encoder_dir, setup, "kmgre", **{"kmgre.em_period": -1})
@@ -186,7 +189,7 @@ def test_kmgre_joint_step_equals_the_reference_computation(tiny_encoder_dir: Pat
     batch = collate(feats, rel.num_classes)
     model.head.double()
     results = []
-    for fn in (lambda enc: model.head(enc, batch, phase="joint").logits,
+    for fn in (lambda enc: model.head(enc, batch, phase=phase).logits,
                lambda enc: reference_kmgre(model.head, enc, batch)[0]):
         model.zero_grad(set_to_none=True)
         encoded = _leaves(model, batch, torch.float64)
@@ -196,20 +199,47 @@ def test_kmgre_joint_step_equals_the_reference_computation(tiny_encoder_dir: Pat
         results.append(({f"logits{i}": lg.detach() for i, lg in enumerate(logits)}, _grads(model, encoded)))
     _assert_same(results[0][0], results[1][0], rtol=1e-9, atol_scale=1e-11)
     _assert_same(results[0][1], results[1][1], rtol=1e-8, atol_scale=1e-10)
-    # the full joint loss (theta's ATLoss on fused logits + omega's focal loss), float32
+    # the phase's loss (joint: theta's ATLoss on fused logits + omega's focal loss; m: the ATLoss), float32
     model.float()
     model.head.set_tau(0.7)
+    labels = torch.cat([lab for lab, f in zip(batch.labels, feats) if f.entity_pairs], 0)
+    reference = (_kmgre_reference_loss if phase == "joint" else
+                 lambda m, enc, bt: adaptive_threshold_loss(torch.cat(reference_kmgre(m.head, enc, bt)[0], 0), labels))
     results = []
-    for fn in (lambda enc: model.head(enc, batch, phase="joint").loss,
-               lambda enc: _kmgre_reference_loss(model, enc, batch)):
+    for fn in (lambda enc: model.head(enc, batch, phase=phase).loss, lambda enc: reference(model, enc, batch)):
         model.zero_grad(set_to_none=True)
         encoded = _leaves(model, batch, torch.float32)
         loss = fn(encoded)
         loss.backward()
         results.append((float(loss.detach()), _grads(model, encoded)))
     assert results[0][0] == pytest.approx(results[1][0], rel=1e-5)
-    assert any(n.startswith("key_classifier.") for n in results[0][1])  # omega trained too
+    assert any(n.startswith("key_classifier.") for n in results[0][1]) == (phase == "joint")  # omega trains
     _assert_same(results[0][1], results[1][1], rtol=1e-4, atol_scale=1e-5)
+
+
+def test_kmgre_inference_computes_the_key_pairs_logits_alone(tiny_encoder_dir: Path, setup: tuple) -> None:
+    _, rel, feats = setup
+    model = _model(tiny_encoder_dir, setup, "kmgre")
+    model.head.em_started.fill_(True)  # after the warm-up: inference fuses key mention pairs
+    model.head.set_tau(0.7)
+    model.eval()
+    model.double()
+    batch = collate(feats, rel.num_classes)
+    batch.labels = [None] * len(feats)
+    rows: list[int] = []
+    model.head.bilinear.register_forward_hook(lambda mod, args, out: rows.append(out.size(0)))
+    with torch.no_grad():
+        encoded = _leaves(model, batch, torch.float64)
+        got = model.head(encoded, batch, phase="eval").logits
+        with_details = model.head(encoded, batch, phase="eval", return_details=True)
+        want, _, _, bags = reference_kmgre(model.head, encoded, batch)
+    n_docs = len(bags)
+    key_rows = [int(d["key"].sum()) for d in with_details.details if d]
+    assert rows[:n_docs] == key_rows and rows[n_docs:] == [len(p) for p in bags]  # details: every mention pair
+    assert sum(key_rows) < sum(len(p) for p in bags)  # some mention pairs left out of K: their logits never computed
+    for g, d, w in zip([lg for lg in got if lg.numel()], [lg for lg in with_details.logits if lg.numel()], want):
+        torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-11)
+        torch.testing.assert_close(d, w, rtol=1e-9, atol=1e-11)
 
 
 def test_kmgre_entity_warmup_skips_the_mention_logits_it_does_not_use(tiny_encoder_dir: Path, setup: tuple) -> None:

@@ -138,10 +138,12 @@ class KMGREHead(nn.Module):
                 key_encoded = self.key_encoder(batch.input_ids, batch.mention_pos)
         need_theta_grad = phase in ("warmup", "m", "joint")
         need_omega_grad = self.trains_omega(phase)
-        # Mention-level logits feed the fusion, the E-step pseudo labels and the details; the
-        # entity-level warm-up uses none of them unless omega trains or details are asked for.
-        need_mention_logits = (not entity_warmup or return_details
-                               or (self.trains_omega(phase) and batch.has_labels and phase != "eval"))
+        # Mention-level logits: the fusion reads those of K; the E-step pseudo labels and the
+        # details read all of them; the entity-level warm-up reads none unless omega trains.
+        all_mention_logits = return_details or (self.trains_omega(phase) and batch.has_labels and phase != "eval")
+        need_mention_logits = all_mention_logits or not entity_warmup
+        # (in the entity-level warm-up, mention logits only feed the pseudo labels: no gradient)
+        theta_mention_grad = torch.is_grad_enabled() and need_theta_grad and not entity_warmup
 
         ent_logits, theta_logits, m_logits, k_logits, bags, selections = [], [], [], [], [], []
         for b, (enc, feat) in enumerate(zip(encoded, batch.features)):
@@ -158,15 +160,9 @@ class KMGREHead(nn.Module):
             mention_emb, mention_att, ent_ms = with_virtual_mentions(enc, mention_emb, feat.entity_mentions)
             pairs = enumerate_mention_pairs(ent_ms, feat.entity_pairs, device=device)
             bags.append(pairs)
-            # theta: mention-level relation extractor (3.1)
-            # (in the entity-level warm-up, mention logits only feed the pseudo labels: no gradient)
-            with torch.set_grad_enabled(torch.is_grad_enabled() and need_theta_grad and not entity_warmup):
+            # localized context c^(i,j) of every mention pair (3.1), read by theta and omega
+            with torch.set_grad_enabled(theta_mention_grad):
                 ctx = mention_pair_context(enc.hidden, mention_att, pairs.head, pairs.tail, self.chunk_size)
-                if need_mention_logits:
-                    zh, zt = self.extractor.for_pairs(mention_emb, pairs.head, pairs.tail, ctx)  # [P, emb] each
-                    m_logits.append(self.bilinear(zh, zt))  # [P, C]
-                else:
-                    m_logits.append(None)
             with torch.set_grad_enabled(torch.is_grad_enabled() and need_theta_grad):
                 if entity_warmup:
                     ep = torch.tensor(feat.entity_pairs, dtype=torch.long, device=device)
@@ -185,18 +181,34 @@ class KMGREHead(nn.Module):
                 else:
                     k_logits.append(self.key_classifier.for_pairs(mention_emb.detach(), pairs.head, pairs.tail,
                                                                   ctx.detach()))
-            # key set K and fusion (3.4)
+            # key set K (3.4)
             p_omega = torch.sigmoid(k_logits[-1].detach().float())
             selected = select_key_pairs(p_omega, pairs.pair_index, pairs.num_entity_pairs, self.cfg.xi, self.tau)
             if phase == "warmup" and not entity_warmup:
                 key = torch.ones_like(p_omega, dtype=torch.bool)  # K = all mention pairs
             else:
                 key = selected
+            # theta: mention-level relation extractor (3.1), on every mention pair or on K's alone
+            rows = None if all_mention_logits else key.nonzero().squeeze(1)  # [|K|]
+            with torch.set_grad_enabled(theta_mention_grad):
+                if not need_mention_logits:
+                    m_logits.append(None)
+                elif rows is None:
+                    zh, zt = self.extractor.for_pairs(mention_emb, pairs.head, pairs.tail, ctx)  # [P, emb] each
+                    m_logits.append(self.bilinear(zh, zt))  # [P, C]
+                else:
+                    zh, zt = self.extractor.for_pairs(mention_emb, pairs.head[rows], pairs.tail[rows], ctx[rows])
+                    m_logits.append(None)
+                    key_logits = self.bilinear(zh, zt)  # [|K|, C]
+            # fusion of K's mention logits into entity logits (3.4)
             if entity_warmup:
                 ent_logits.append(theta_logits[-1])
-            else:
+            elif rows is None:
                 ent_logits.append(fuse_key_pairs(m_logits[-1], key, pairs.pair_index, pairs.num_entity_pairs,
                                                  self.cfg.fusion))
+            else:
+                ent_logits.append(fuse_key_pairs(key_logits, torch.ones_like(rows, dtype=torch.bool),
+                                                 pairs.pair_index[rows], pairs.num_entity_pairs, self.cfg.fusion))
             selections.append({"key": key, "p_omega": p_omega, "selected": selected})
 
         loss, stats = None, {}
