@@ -159,16 +159,13 @@ class PairExtractor(nn.Module):
         """:meth:`forward` for pairs given by index: ``forward(emb[head], emb[tail], ctx)``.
 
         ``W_h [h; c] = W_h[:, :d] h + W_h[:, d:] c``: the first term is computed once per
-        entity (or mention) and gathered, not once per pair, and the context terms of both
-        extractors are one matrix product. emb ``[N, d]``; head, tail ``[P]`` indices into it;
-        ctx ``[P, d]`` -> zh, zt ``[P, emb]``. Equal to :meth:`forward` up to float rounding.
+        entity (or mention) and gathered, not once per pair. emb ``[N, d]``; head, tail
+        ``[P]`` indices into it; ctx ``[P, d]`` -> zh, zt ``[P, emb]``. Equal to
+        :meth:`forward` up to float rounding.
         """
         d = emb.size(-1)
-        wh, wt = self.head_extractor.weight, self.tail_extractor.weight  # [emb, 2d]
-        e = wh.size(0)
-        own = F.linear(emb, torch.cat([wh[:, :d], wt[:, :d]], 0))  # [N, 2*emb]: W_h[:, :d] h_n, W_t[:, :d] h_n
-        shared = F.linear(ctx, torch.cat([wh[:, d:], wt[:, d:]], 0),
-                          torch.cat([self.head_extractor.bias, self.tail_extractor.bias]))  # [P, 2*emb]
-        zh = torch.tanh(own[:, :e].index_select(0, head) + shared[:, :e])  # [P, emb]
-        zt = torch.tanh(own[:, e:].index_select(0, tail) + shared[:, e:])  # [P, emb]
-        return zh, zt
+        zs = []
+        for layer, index in ((self.head_extractor, head), (self.tail_extractor, tail)):
+            own = F.linear(emb, layer.weight[:, :d]).index_select(0, index)  # [P, emb]: W[:, :d] h, gathered
+            zs.append(torch.tanh(own + F.linear(ctx, layer.weight[:, d:], layer.bias)))  # [P, emb]
+        return zs[0], zs[1]
