@@ -36,7 +36,7 @@ def worker(args: argparse.Namespace) -> dict:
     docs = read_documents(args.data)[: args.docs]
     head = "atlop" if args.what == "encoder" else args.what.split("-")[0]
     overrides = {"model.encoder": args.encoder, "model.head": head, "data.max_seq_length": args.max_len,
-                 "model.attention_dropout": args.attention_dropout}
+                 "model.attention_dropout": args.attention_dropout, "model.emb_size": args.emb_size}
     if args.what == "kmgre-separate":
         overrides["kmgre.key_encoder"] = "separate"
     if head == "kmgre":
@@ -106,6 +106,9 @@ def main() -> None:
     p.add_argument("--max-len", type=int, default=1024)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--attention-dropout", default="none", help="model.attention_dropout ('none': the encoder's own)")
+    p.add_argument("--emb-size", type=int, default=768,
+                   help="model.emb_size of the heads (768: docre's default; the official ATLOP figures were measured "
+                        "at 384)")
     p.add_argument("--what", default="encoder,atlop,kmgre,kmgre-separate",
                    help="comma-separated: encoder, atlop, kmgre, kmgre-separate")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -118,7 +121,7 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--worker", "--what", what, "--data", args.data, "--docs", str(args.docs),
                "--batch-size", str(args.batch_size), "--threads", str(args.threads), "--encoder", args.encoder,
                "--max-len", str(args.max_len), "--device", args.device,
-               "--attention-dropout", args.attention_dropout]
+               "--attention-dropout", args.attention_dropout, "--emb-size", str(args.emb_size)]
         res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
         if res.returncode != 0:
             print(res.stderr[-3000:], file=sys.stderr)
@@ -126,7 +129,7 @@ def main() -> None:
         rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
     print(f"{args.docs} documents of {os.path.basename(args.data)}, batch {args.batch_size}, "
           f"{args.threads} threads, encoder {args.encoder}, device {args.device}, "
-          f"attention dropout {args.attention_dropout}")
+          f"attention dropout {args.attention_dropout}, emb {args.emb_size}")
     print(f"{'what':<16}{'prep docs/s':>12}{'train docs/s':>14}{'infer docs/s':>14}{'peak RSS MB':>13}{'peak GPU MB':>13}")
     for r in rows:
         print(f"{r['what']:<16}{r['preprocess_docs_per_s']:>12.1f}{r['train_docs_per_s']:>14.2f}"

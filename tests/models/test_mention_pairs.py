@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from docre.models.mention_pairs import (
+    DENSE_CONTEXT_BYTES,
     MentionPairs,
     enumerate_mention_pairs,
     localized_context_pooling,
@@ -108,11 +109,12 @@ def _context_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.T
     return hidden, mention_att, pairs.head, pairs.tail
 
 
-def test_mention_pair_context_matches_naive_loop_for_any_chunk() -> None:
+@pytest.mark.parametrize("dense_bytes", [0, DENSE_CONTEXT_BYTES], ids=["gathering", "dense"])
+def test_mention_pair_context_matches_naive_loop_for_any_chunk(dense_bytes: int) -> None:
     hidden, mention_att, head, tail = _context_inputs()
     expected = _naive_context(hidden, mention_att, head.tolist(), tail.tolist())
     for chunk in (1, 3, 1000):
-        got = mention_pair_context(hidden, mention_att, head, tail, chunk_size=chunk)
+        got = mention_pair_context(hidden, mention_att, head, tail, chunk_size=chunk, dense_bytes=dense_bytes)
         assert got.shape == (head.numel(), hidden.size(1))
         torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
 
@@ -121,10 +123,12 @@ def test_mention_pair_context_gradients_flow_and_match_without_recompute() -> No
     hidden, mention_att, head, tail = _context_inputs()
     weights = torch.randn(head.numel(), hidden.size(1), generator=torch.Generator().manual_seed(3))
     grads = []
-    for chunk, recompute in ((3, True), (3, False), (1000, True)):
+    for chunk, recompute, dense in ((3, True, 0), (3, False, 0), (1000, True, 0), (3, True, DENSE_CONTEXT_BYTES),
+                                    (1000, True, DENSE_CONTEXT_BYTES)):
         h = hidden.clone().requires_grad_(True)
         a = mention_att.clone().requires_grad_(True)
-        (mention_pair_context(h, a, head, tail, chunk_size=chunk, recompute=recompute) * weights).sum().backward()
+        (mention_pair_context(h, a, head, tail, chunk_size=chunk, recompute=recompute, dense_bytes=dense)
+         * weights).sum().backward()
         assert h.grad is not None and a.grad is not None
         assert h.grad.abs().sum() > 0 and a.grad.abs().sum() > 0
         grads.append((h.grad, a.grad))
@@ -146,8 +150,8 @@ def test_mention_pair_context_no_pairs() -> None:
 
 
 def test_mention_pair_context_keeps_no_chunk_rows_for_backward() -> None:
-    # With recompute, the autograd graph holds only H, the per-mention attention and index
-    # tensors: no gathered [chunk, heads, L] rows, so the backward pass stays bounded too.
+    # Gathering path with recompute: the autograd graph holds only H, the per-mention attention
+    # and index tensors: no gathered [chunk, heads, L] rows, so the backward pass stays bounded too.
     hidden, mention_att, head, tail = _context_inputs()
     hidden.requires_grad_(True)
     mention_att.requires_grad_(True)
@@ -158,6 +162,59 @@ def test_mention_pair_context_keeps_no_chunk_rows_for_backward() -> None:
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        mention_pair_context(hidden, mention_att, head, tail, chunk_size=3)
+        mention_pair_context(hidden, mention_att, head, tail, chunk_size=3, dense_bytes=0)
     float_storages = {t.data_ptr() for t in saved if t.is_floating_point() and t.numel()}  # empty placeholders: ptr 0
     assert saved and float_storages <= {hidden.data_ptr(), mention_att.data_ptr()}
+
+
+def test_dense_and_gathering_context_agree_on_a_large_document_with_a_zero_attention_row() -> None:
+    # A document of Re-DocRED's size (its largest: 62 mentions, 1,024 subwords, 16 MB of products).
+    # The last mention has zero attention, as the virtual mention of an entity cut away.
+    gen = torch.Generator().manual_seed(4)
+    L, d, heads, m = 512, 16, 12, 31
+    hidden = torch.randn(L, d, generator=gen)
+    mention_att = torch.softmax(torch.randn(m, heads, L, generator=gen) * 3, dim=-1)
+    mention_att[-1] = 0.0
+    entity_mentions = [list(range(i, min(i + 3, m))) for i in range(0, m, 3)]
+    pairs = enumerate_mention_pairs(entity_mentions, [(h, t) for h in range(len(entity_mentions))
+                                                      for t in range(len(entity_mentions)) if h != t])
+    weights = torch.randn(len(pairs), d, generator=gen)
+
+    def context_and_grads(dense: int, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+        h = hidden.to(dtype).requires_grad_(True)
+        a = mention_att.to(dtype).requires_grad_(True)
+        ctx = mention_pair_context(h, a, pairs.head, pairs.tail, chunk_size=256, dense_bytes=dense)
+        (ctx * weights.to(dtype)).sum().backward()
+        return ctx.detach(), h.grad, a.grad
+
+    assert len(pairs) > 512  # several chunks
+    reference = context_and_grads(0, torch.float64)  # the gathering path in float64
+    dense = context_and_grads(DENSE_CONTEXT_BYTES, torch.float32)
+    for got, ref in zip(dense, reference):
+        # the zero row's attention gradient is amplified by 1 / eps: tolerance relative to the largest value
+        torch.testing.assert_close(got.double(), ref, atol=1e-6 * float(ref.abs().max()), rtol=1e-4)
+    results = [reference, dense]
+    zero_rows = (pairs.head == m - 1) | (pairs.tail == m - 1)
+    assert bool(zero_rows.any()) and results[1][0][zero_rows].abs().max() == 0  # no attention: no context
+
+
+def test_dense_context_keeps_no_heads_sized_tensors_for_backward() -> None:
+    # The dense path's autograd graph holds the [L, M, heads] rows once and [L, chunk] columns
+    # per chunk, never [chunk, heads, L] gathered rows.
+    hidden, mention_att, head, tail = _context_inputs()
+    hidden.requires_grad_(True)
+    mention_att.requires_grad_(True)
+    saved: list[torch.Tensor] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        saved.append(t)
+        return t
+
+    chunk = 3
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        mention_pair_context(hidden, mention_att, head, tail, chunk_size=chunk)
+    m, heads, L = mention_att.shape
+    sizes = [t.numel() for t in saved if t.is_floating_point()]
+    assert sizes and max(sizes) <= max(m * heads * L, hidden.numel())
+    assert sorted(sizes).count(m * heads * L) <= 2  # the permuted rows (both bmm operands), nothing gathered
+    assert all(s in (m * heads * L, hidden.numel(), L * chunk, chunk, 0) or s <= L * chunk for s in sizes)

@@ -29,7 +29,7 @@ def entity_pair_logits(
     ent_emb, ent_att = pool_entities(mention_emb, enc.query_att, entity_mentions)  # [n, d], [n, heads, L]
     h, t = pairs[:, 0], pairs[:, 1]
     ctx = mention_pair_context(enc.hidden, ent_att, h, t, chunk_size=chunk_size)  # [E, d]
-    zh, zt = extractor(ent_emb[h], ent_emb[t], ctx)
+    zh, zt = extractor.for_pairs(ent_emb, h, t, ctx)  # [E, emb] each
     return bilinear(zh, zt), ctx
 
 

@@ -47,6 +47,12 @@ class KeyInstanceClassifier(nn.Module):
         zh, zt = self.extractor(hs, ts, ctx)
         return self.classifier(torch.cat([zh, zt], dim=-1)).squeeze(-1)
 
+    def for_pairs(self, emb: torch.Tensor, head: torch.Tensor, tail: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+        """``forward(emb[head], emb[tail], ctx)`` without gathering per pair (see
+        :meth:`PairExtractor.for_pairs`): emb ``[M, d]``, head/tail ``[P]``, ctx ``[P, d]`` -> ``[P]``."""
+        zh, zt = self.extractor.for_pairs(emb, head, tail, ctx)
+        return self.classifier(torch.cat([zh, zt], dim=-1)).squeeze(-1)
+
 
 def with_virtual_mentions(enc: EncodedDocument, mention_emb: torch.Tensor, entity_mentions: list[list[int]]
                           ) -> tuple[torch.Tensor, torch.Tensor, list[list[int]]]:
@@ -143,6 +149,12 @@ class KMGREHead(nn.Module):
                 key_encoded = self.key_encoder(batch.input_ids, batch.mention_pos)
         need_theta_grad = phase in ("warmup", "m", "joint")
         need_omega_grad = self.trains_omega(phase)
+        # Mention-level logits: the fusion reads those of K; the E-step pseudo labels and the
+        # details read all of them; the entity-level warm-up reads none unless omega trains.
+        all_mention_logits = return_details or (self.trains_omega(phase) and batch.has_labels and phase != "eval")
+        need_mention_logits = all_mention_logits or not entity_warmup
+        # (in the entity-level warm-up, mention logits only feed the pseudo labels: no gradient)
+        theta_mention_grad = torch.is_grad_enabled() and need_theta_grad and not entity_warmup
 
         ent_logits, theta_logits, m_logits, k_logits, bags, selections = [], [], [], [], [], []
         for b, (enc, feat) in enumerate(zip(encoded, batch.features)):
@@ -159,12 +171,9 @@ class KMGREHead(nn.Module):
             mention_emb, mention_att, ent_ms = with_virtual_mentions(enc, mention_emb, feat.entity_mentions)
             pairs = enumerate_mention_pairs(ent_ms, feat.entity_pairs, device=device)
             bags.append(pairs)
-            # theta: mention-level relation extractor (3.1)
-            # (in the entity-level warm-up, mention logits only feed the pseudo labels: no gradient)
-            with torch.set_grad_enabled(torch.is_grad_enabled() and need_theta_grad and not entity_warmup):
+            # localized context c^(i,j) of every mention pair (3.1), read by theta and omega
+            with torch.set_grad_enabled(theta_mention_grad):
                 ctx = mention_pair_context(enc.hidden, mention_att, pairs.head, pairs.tail, self.chunk_size)
-                zh, zt = self.extractor(mention_emb[pairs.head], mention_emb[pairs.tail], ctx)
-                m_logits.append(self.bilinear(zh, zt))  # [P, C]
             with torch.set_grad_enabled(torch.is_grad_enabled() and need_theta_grad):
                 if need_entity_logits:
                     ep = torch.tensor(feat.entity_pairs, dtype=torch.long, device=device)
@@ -179,32 +188,50 @@ class KMGREHead(nn.Module):
                     k_emb = kenc.hidden[batch.mention_pos[b].to(device)]
                     k_emb, k_att, _ = with_virtual_mentions(kenc, k_emb, feat.entity_mentions)
                     k_ctx = mention_pair_context(kenc.hidden, k_att, pairs.head, pairs.tail, self.chunk_size)
-                    k_logits.append(self.key_classifier(k_emb[pairs.head], k_emb[pairs.tail], k_ctx))
+                    k_logits.append(self.key_classifier.for_pairs(k_emb, pairs.head, pairs.tail, k_ctx))
                 elif self.omega_reaches_encoder:
                     k_ctx = ctx if ctx.requires_grad or not need_omega_grad else mention_pair_context(
                         enc.hidden, mention_att, pairs.head, pairs.tail, self.chunk_size)
-                    k_logits.append(self.key_classifier(mention_emb[pairs.head], mention_emb[pairs.tail], k_ctx))
+                    k_logits.append(self.key_classifier.for_pairs(mention_emb, pairs.head, pairs.tail, k_ctx))
                 else:
-                    k_logits.append(self.key_classifier(mention_emb[pairs.head].detach(),
-                                                        mention_emb[pairs.tail].detach(), ctx.detach()))
-            # key set K and fusion (3.4)
+                    k_logits.append(self.key_classifier.for_pairs(mention_emb.detach(), pairs.head, pairs.tail,
+                                                                  ctx.detach()))
+            # key set K (3.4)
             p_omega = torch.sigmoid(k_logits[-1].detach().float())
+            selected = select_key_pairs(p_omega, pairs.pair_index, pairs.num_entity_pairs, self.cfg.xi, self.tau)
             if phase == "warmup" and not entity_warmup:
                 key = torch.ones_like(p_omega, dtype=torch.bool)  # K = all mention pairs
             else:
-                key = select_key_pairs(p_omega, pairs.pair_index, pairs.num_entity_pairs, self.cfg.xi, self.tau)
-            fused = fuse_key_pairs(m_logits[-1], key, pairs.pair_index, pairs.num_entity_pairs, self.cfg.fusion)
+                key = selected
+            # theta: mention-level relation extractor (3.1), on every mention pair or on K's alone
+            rows = None if all_mention_logits else key.nonzero().squeeze(1)  # [|K|]
+            with torch.set_grad_enabled(theta_mention_grad):
+                if not need_mention_logits:
+                    m_logits.append(None)
+                elif rows is None:
+                    zh, zt = self.extractor.for_pairs(mention_emb, pairs.head, pairs.tail, ctx)  # [P, emb] each
+                    m_logits.append(self.bilinear(zh, zt))  # [P, C]
+                else:
+                    zh, zt = self.extractor.for_pairs(mention_emb, pairs.head[rows], pairs.tail[rows], ctx[rows])
+                    m_logits.append(None)
+                    key_logits = self.bilinear(zh, zt)  # [|K|, C]
+            # fusion of K's mention logits into entity logits (3.4)
             if entity_warmup:
                 ent_logits.append(theta_logits[-1])
-            elif self.cfg.add_entity_logit:
-                ent_logits.append(fused + theta_logits[-1])
             else:
-                ent_logits.append(fused)
-            selections.append({"key": key, "p_omega": p_omega})
+                if rows is None:
+                    fused = fuse_key_pairs(m_logits[-1], key, pairs.pair_index, pairs.num_entity_pairs,
+                                           self.cfg.fusion)
+                else:
+                    fused = fuse_key_pairs(key_logits, torch.ones_like(rows, dtype=torch.bool),
+                                           pairs.pair_index[rows], pairs.num_entity_pairs, self.cfg.fusion)
+                # add_entity_logit (not in the paper): ATLOP's entity-level logit beside K's fused one
+                ent_logits.append(fused + theta_logits[-1] if self.cfg.add_entity_logit else fused)
+            selections.append({"key": key, "p_omega": p_omega, "selected": selected})
 
         loss, stats = None, {}
         if batch.has_labels and phase != "eval":
-            loss, stats = self._losses(phase, ent_logits, m_logits, k_logits, bags, batch)
+            loss, stats = self._losses(phase, ent_logits, m_logits, k_logits, bags, selections, batch)
         details = None
         if return_details:
             details = []
@@ -222,9 +249,9 @@ class KMGREHead(nn.Module):
                 })
         return HeadOutput(logits=ent_logits, loss=loss, stats=stats, details=details)
 
-    def _losses(self, phase: str, ent_logits: list[torch.Tensor], m_logits: list[torch.Tensor],
-                k_logits: list[torch.Tensor], bags: list[Optional[MentionPairs]], batch: Batch
-                ) -> tuple[torch.Tensor, dict[str, float]]:
+    def _losses(self, phase: str, ent_logits: list[torch.Tensor], m_logits: list[Optional[torch.Tensor]],
+                k_logits: list[torch.Tensor], bags: list[Optional[MentionPairs]],
+                selections: list[Optional[dict[str, torch.Tensor]]], batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         device = ent_logits[0].device
         labels = [lab.to(device) for lab in batch.labels]
         stats: dict[str, float] = {"tau": self.tau}
@@ -254,12 +281,10 @@ class KMGREHead(nn.Module):
             stats["loss_omega"] = float(l_omega.detach())
         # fraction of mention pairs in K (as selected by omega at the current tau)
         n_key = n_all = 0
-        for pairs, kl in zip(bags, k_logits):
-            if pairs is None:
+        for info in selections:
+            if info is None:
                 continue
-            key = select_key_pairs(torch.sigmoid(kl.detach().float()), pairs.pair_index, pairs.num_entity_pairs,
-                                   self.cfg.xi, self.tau)
-            n_key += int(key.sum())
-            n_all += key.numel()
+            n_key += int(info["selected"].sum())
+            n_all += info["selected"].numel()
         stats["key_fraction"] = n_key / max(1, n_all)
         return total, stats
