@@ -57,6 +57,8 @@ def cmd_train(args: argparse.Namespace, rest: Sequence[str]) -> int:
     else:
         config = load_config(args.config, overrides)
     result = train(config, resume=bool(args.resume))
+    if int(os.environ.get("RANK", "0")) != 0:  # one of several launched processes: the main one reports
+        return 0
     m = result.best_metrics
     if m:
         print(f"best dev (epoch {result.best_epoch:g}): F1 {m['f1']:.2f}  Ign F1 {m['ign_f1']:.2f}  "
