@@ -73,7 +73,7 @@ class Pipeline:
         bad document stops the run before any model work; the progress bar knows its total).
         ``shard``: ``(rank, world)``: only process ``rank``'s chunks (:mod:`docre.streaming`).
         """
-        source = open_documents(docs, precheck=precheck)
+        source = open_documents(docs, precheck=precheck, progress=self.progress)
         rank, world = shard
         total = None if source.total is None else shard_size(source.total, rank, world, self.chunk_size)
         bar = progress_bar(total, desc, self.progress)

@@ -59,20 +59,24 @@ class DocumentSource:
     name: str
 
 
-def open_documents(docs: DocsLike, precheck: bool = True) -> DocumentSource:
+def open_documents(docs: DocsLike, precheck: bool = True, progress: bool = False) -> DocumentSource:
     """Documents from a file path, a list of DocRED dicts / Documents, or any iterable of them.
 
     A path is read incrementally (``.json``, ``.jsonl``, ``.data``); with ``precheck`` the
     whole file is first validated (no documents kept) and counted. A list of dicts is
     validated before anything is predicted, as :meth:`docre.pipeline.Pipeline.predict` always
-    did. Any other iterable is validated as it is consumed.
+    did. Any other iterable is validated as it is consumed. ``progress``: a counter while a file
+    is checked.
 
     Raises:
         DataError: naming the file (or ``<documents>``), the document index and title, and the
             field, of the first problem (with ``precheck`` or a list: before returning).
     """
     if isinstance(docs, (str, Path)):
-        total = scan_documents(docs) if precheck else None
+        total = None
+        if precheck:
+            with progress_bar(None, "check", progress) as bar:
+                total = scan_documents(docs, on_document=bar.update)
         return DocumentSource(iter_documents(docs), total, str(docs))
     if isinstance(docs, Sequence):
         if docs and not isinstance(docs[0], Document):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Iterator, Optional, Union
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Optional, Union
 
 from docre.data.documents import Document
 from docre.data.reader import _DocValidator
@@ -255,15 +255,18 @@ def iter_documents(path: Union[str, Path], relations: Optional[RelationInventory
 
 
 def scan_documents(path: Union[str, Path], relations: Optional[RelationInventory] = None,
-                   require_labels: bool = False) -> int:
+                   require_labels: bool = False, on_document: Optional[Callable[[int], Any]] = None) -> int:
     """Validate a whole file without keeping its documents; return how many it holds.
 
     A first pass before a long prediction run: a bad document deep in a big file stops the run
-    before any model work, and the count gives the progress bar its total.
+    before any model work, and the count gives the progress bar its total. ``on_document(1)``
+    is called after each document (a progress counter).
     """
     n = 0
     for _ in iter_documents(path, relations, require_labels):
         n += 1
+        if on_document is not None:
+            on_document(1)
     return n
 
 

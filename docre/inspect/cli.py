@@ -147,7 +147,7 @@ def explain_stream(pipe: Any, docs: Any, shard: tuple[int, int] = (0, 1), only: 
     from docre.inspect.attribution import explain_documents
     from docre.streaming import chunked, in_shard, open_documents, progress_bar, shard_size
 
-    source = open_documents(docs)
+    source = open_documents(docs, progress=pipe.progress)
     rank, world = shard
     total = None if source.total is None else shard_size(source.total, rank, world, pipe.chunk_size)
     mine = ((p, d) for p, d in enumerate(source.documents) if in_shard(p, rank, world, pipe.chunk_size))
