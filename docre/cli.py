@@ -90,11 +90,12 @@ def _pipeline(args: argparse.Namespace, device: Optional[str] = None, progress: 
 
 def cmd_predict(args: argparse.Namespace, rest: Sequence[str]) -> int:
     from docre.pipeline import write_predictions
-    from docre.streaming import launched_processes
+    from docre.streaming import launched_processes, open_documents
 
     procs = launched_processes(args.device)
+    source = open_documents(args.data, progress=not args.quiet and procs.is_main)  # checked before the model loads
     pipe = _pipeline(args, procs.device, progress=procs.is_main)
-    done = write_predictions(pipe, args.data, args.out, procs)
+    done = write_predictions(pipe, source, args.out, procs)
     if done is not None:
         print(f"{done[0]} documents, {done[1]} predicted relations -> {args.out}")
     return 0
@@ -102,12 +103,13 @@ def cmd_predict(args: argparse.Namespace, rest: Sequence[str]) -> int:
 
 def cmd_submit(args: argparse.Namespace, rest: Sequence[str]) -> int:
     from docre.pipeline import write_submission
-    from docre.streaming import launched_processes
+    from docre.streaming import launched_processes, open_documents
 
     procs = launched_processes(args.device)
+    source = open_documents(args.data, progress=not args.quiet and procs.is_main)  # checked before the model loads
     pipe = _pipeline(args, procs.device, progress=procs.is_main)
     zip_path = Path(args.out).with_suffix(".zip") if args.zip else None
-    done = write_submission(pipe, args.data, args.out, zip_path, procs)
+    done = write_submission(pipe, source, args.out, zip_path, procs)
     if done is not None:
         print(f"{done[0]} documents, {done[1]} triples -> {args.out}" + (f" (and {zip_path})" if zip_path else ""))
     return 0

@@ -10,10 +10,10 @@ from docre.data.documents import Document
 from docre.data.features import featurize_documents, report_truncation
 from docre.data.reader import documents_from_json, read_documents
 from docre.models.model import DocREModel
-from docre.streaming import (DEFAULT_CHUNK_SIZE, Prediction, Processes, open_documents, ordered_records,
-                             predict_documents, progress_bar, shard_size)
+from docre.streaming import (DEFAULT_CHUNK_SIZE, DocumentSource, Prediction, Processes, open_documents,
+                             ordered_records, predict_documents, progress_bar, shard_size)
 
-DocsLike = Union[str, Path, Sequence[Document], Sequence[dict], Iterable[Document], Iterable[dict]]
+DocsLike = Union[str, Path, Sequence[Document], Sequence[dict], Iterable[Document], Iterable[dict], DocumentSource]
 
 
 class Pipeline:
@@ -69,11 +69,11 @@ class Pipeline:
         with scores), in input order, predicted a chunk at a time.
 
         ``docs``: a file (``.json`` read incrementally, ``.jsonl``), a list of DocRED dicts or
-        Documents, or any iterable of them. ``precheck``: validate and count a file first (a
+        Documents, any iterable of them, or a :class:`~docre.streaming.DocumentSource` already opened. ``precheck``: validate and count a file first (a
         bad document stops the run before any model work; the progress bar knows its total).
         ``shard``: ``(rank, world)``: only process ``rank``'s chunks (:mod:`docre.streaming`).
         """
-        source = open_documents(docs, precheck=precheck, progress=self.progress)
+        source = docs if isinstance(docs, DocumentSource) else open_documents(docs, precheck, self.progress)
         rank, world = shard
         total = None if source.total is None else shard_size(source.total, rank, world, self.chunk_size)
         bar = progress_bar(total, desc, self.progress)

@@ -179,6 +179,10 @@ def test_cli_bad_document_midway_writes_nothing(model_dir: Path, tmp_path: Path,
         assert stderr.startswith(f"docre: error: {path}, document 15, title {raw[15]['title']!r}, "
                                  "field vertexSet[0][0].sent_id") and len(stderr.splitlines()) == 1
         assert not out.parent.exists() or list(out.parent.iterdir()) == []
+    # the data is checked before the model is loaded: no time lost loading a model for bad data
+    rc, _, stderr = _cli(["predict", "--model", str(tmp_path / "no_model"), "--data", str(path), "--out", str(out),
+                          "--device", "cpu", "--quiet"], capsys)
+    assert rc == 2 and stderr.startswith(f"docre: error: {path}, document 15")
 
 
 def test_cli_failure_during_prediction_leaves_no_output(model_dir: Path, tmp_path: Path, monkeypatch,
@@ -209,11 +213,14 @@ def test_cli_inspect_streams_the_same_records(model_dir: Path, pipe: Pipeline, t
     from docre.inspect.attribution import SCHEMA_VERSION, aggregate, explain_documents
     from docre.inspect.report import render_html
 
-    docs = read_documents(SAMPLE)
+    data = tmp_path / "data" / "eight.json"  # eight documents: an untrained model predicts many triples
+    data.parent.mkdir()
+    data.write_text(json.dumps(json.loads(SAMPLE.read_text())[:8]), encoding="utf-8")
+    docs = read_documents(data)
     records = explain_documents(pipe.model, pipe.tokenizer, docs, top_k=3, batch_size=3)
     out = tmp_path / "inspect.json"
-    rc, stdout, _ = _cli(["inspect", "--model", str(model_dir), "--data", str(SAMPLE), "--out", str(out),
-                          "--device", "cpu", "--quiet", "--batch-size", "3", "--top-k", "3", "--chunk-size", "6"],
+    rc, stdout, _ = _cli(["inspect", "--model", str(model_dir), "--data", str(data), "--out", str(out),
+                          "--device", "cpu", "--quiet", "--batch-size", "3", "--top-k", "3", "--chunk-size", "3"],
                          capsys)
     assert rc == 0
     got = json.loads(out.read_text(encoding="utf-8"))
@@ -226,15 +233,15 @@ def test_cli_inspect_streams_the_same_records(model_dir: Path, pipe: Pipeline, t
     assert out.read_text(encoding="utf-8") == json.dumps(got, indent=2, ensure_ascii=False) + "\n"
     # the page embeds the same payload render_html builds from the records in memory
     page = tmp_path / "inspect.html"
-    assert _cli(["inspect", "--model", str(model_dir), "--data", str(SAMPLE), "--out", str(page), "--device", "cpu",
-                 "--quiet", "--batch-size", "3", "--top-k", "3", "--chunk-size", "6"], capsys)[0] == 0
+    assert _cli(["inspect", "--model", str(model_dir), "--data", str(data), "--out", str(page), "--device", "cpu",
+                 "--quiet", "--batch-size", "3", "--top-k", "3", "--chunk-size", "3"], capsys)[0] == 0
     assert page.read_text(encoding="utf-8") == render_html(got["documents"], got["aggregate"], meta=got["meta"])
     # --doc keeps the order asked for, selecting by title or index
     sel = tmp_path / "sel.json"
-    assert _cli(["inspect", "--model", str(model_dir), "--data", str(SAMPLE), "--out", str(sel), "--device", "cpu",
-                 "--quiet", "--doc", docs[12].title, "3", "--top-k", "3"], capsys)[0] == 0
-    assert [r["title"] for r in json.loads(sel.read_text())["documents"]] == [docs[12].title, docs[3].title]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["inspect.html", "inspect.json", "sel.json"]
+    assert _cli(["inspect", "--model", str(model_dir), "--data", str(data), "--out", str(sel), "--device", "cpu",
+                 "--quiet", "--doc", docs[6].title, "3", "--top-k", "3"], capsys)[0] == 0
+    assert [r["title"] for r in json.loads(sel.read_text())["documents"]] == [docs[6].title, docs[3].title]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "inspect.html", "inspect.json", "sel.json"]
 
 
 def test_chunks_and_shards() -> None:

@@ -145,9 +145,9 @@ def explain_stream(pipe: Any, docs: Any, shard: tuple[int, int] = (0, 1), only: 
     """``(position, attribution record)`` of every document of ``docs`` (a file, a list, any
     iterable) in process ``shard[0]``'s chunks, explained ``pipe.chunk_size`` documents at a time."""
     from docre.inspect.attribution import explain_documents
-    from docre.streaming import chunked, in_shard, open_documents, progress_bar, shard_size
+    from docre.streaming import DocumentSource, chunked, in_shard, open_documents, progress_bar, shard_size
 
-    source = open_documents(docs, progress=pipe.progress)
+    source = docs if isinstance(docs, DocumentSource) else open_documents(docs, progress=pipe.progress)
     rank, world = shard
     total = None if source.total is None else shard_size(source.total, rank, world, pipe.chunk_size)
     mine = ((p, d) for p, d in enumerate(source.documents) if in_shard(p, rank, world, pipe.chunk_size))
@@ -170,16 +170,18 @@ def run_inspect(args: argparse.Namespace) -> int:
     from docre.data.stream import iter_documents
     from docre.inspect.attribution import _check_filters, format_aggregate
     from docre.pipeline import Pipeline
-    from docre.streaming import launched_processes, ordered_records
+    from docre.streaming import launched_processes, open_documents, ordered_records
 
     output_format(args.out)  # fail before loading a model
     quiet = bool(getattr(args, "quiet", False))
     procs = launched_processes(args.device)
+    progress = not quiet and procs.is_main
+    # the documents are checked (and the --doc ones picked) before the model loads
+    docs: Any = select_from_file(iter_documents(args.data), args.doc) if args.doc else \
+        open_documents(args.data, progress=progress)
     pipe = Pipeline.from_dir(args.model, device=procs.device or args.device, batch_size=args.batch_size,
-                             progress=not quiet and procs.is_main,
-                             chunk_size=getattr(args, "chunk_size", None) or DEFAULT_CHUNK_SIZE)
+                             progress=progress, chunk_size=getattr(args, "chunk_size", None) or DEFAULT_CHUNK_SIZE)
     _check_filters(pipe.model, args.only, args.relation, args.top_k)
-    docs: Any = select_from_file(iter_documents(args.data), args.doc) if args.doc else args.data
     meta = {"model": str(args.model), "data": str(args.data), "head": pipe.model.config.model.head,
             "filters": {"only": args.only, "relation": args.relation, "top_k": args.top_k}}
     local = explain_stream(pipe, docs, procs.shard, only=args.only, relation=args.relation, top_k=args.top_k)
