@@ -15,6 +15,7 @@ from typing import Any, Optional, Sequence
 
 from docre import __version__
 from docre.errors import DocreError
+from docre.streaming import DEFAULT_CHUNK_SIZE
 
 logger = logging.getLogger("docre")
 
@@ -60,6 +61,8 @@ def cmd_train(args: argparse.Namespace, rest: Sequence[str]) -> int:
     if args.jobs != 1:
         raise DocreError("--jobs runs several seeds at once: use it with --seeds")
     result = train(config, resume=bool(args.resume))
+    if int(os.environ.get("RANK", "0")) != 0:  # one of several launched processes: the main one reports
+        return 0
     m = result.best_metrics
     if m:
         print(f"best dev (epoch {result.best_epoch:g}): F1 {m['f1']:.2f}  Ign F1 {m['ign_f1']:.2f}  "
@@ -131,34 +134,38 @@ def _relation_namer(path: Optional[str]) -> Any:
     return RelationInventory.from_file(path).name
 
 
-def _pipeline(args: argparse.Namespace):
+def _pipeline(args: argparse.Namespace, device: Optional[str] = None, progress: bool = True):
     from docre.pipeline import Pipeline
 
-    return Pipeline.from_dir(args.model, device=args.device, batch_size=args.batch_size, progress=not args.quiet,
-                             max_seq_length=args.max_seq_length)
+    return Pipeline.from_dir(args.model, device=device or args.device, batch_size=args.batch_size,
+                             progress=progress and not args.quiet, max_seq_length=args.max_seq_length,
+                             chunk_size=args.chunk_size)
 
 
 def cmd_predict(args: argparse.Namespace, rest: Sequence[str]) -> int:
-    from docre.utils.io import atomic_write_json
+    from docre.pipeline import write_predictions
+    from docre.streaming import launched_processes, open_documents
 
-    pipe = _pipeline(args)
-    docs = pipe.documents(args.data)
-    preds = pipe.predict(docs)
-    atomic_write_json(args.out, preds)
-    n = sum(len(p["relations"]) for p in preds)
-    print(f"{len(preds)} documents, {n} predicted relations -> {args.out}")
+    procs = launched_processes(args.device)
+    source = open_documents(args.data, progress=not args.quiet and procs.is_main)  # checked before the model loads
+    pipe = _pipeline(args, procs.device, progress=procs.is_main)
+    done = write_predictions(pipe, source, args.out, procs)
+    if done is not None:
+        print(f"{done[0]} documents, {done[1]} predicted relations -> {args.out}")
     return 0
 
 
 def cmd_submit(args: argparse.Namespace, rest: Sequence[str]) -> int:
-    from docre.evaluation import write_result_json
+    from docre.pipeline import write_submission
+    from docre.streaming import launched_processes, open_documents
 
-    pipe = _pipeline(args)
-    docs = pipe.documents(args.data)
-    triples = pipe.predict_triples(docs)
+    procs = launched_processes(args.device)
+    source = open_documents(args.data, progress=not args.quiet and procs.is_main)  # checked before the model loads
+    pipe = _pipeline(args, procs.device, progress=procs.is_main)
     zip_path = Path(args.out).with_suffix(".zip") if args.zip else None
-    n = write_result_json(triples, args.out, zip_path=zip_path)
-    print(f"{len(docs)} documents, {n} triples -> {args.out}" + (f" (and {zip_path})" if zip_path else ""))
+    done = write_submission(pipe, source, args.out, zip_path, procs)
+    if done is not None:
+        print(f"{done[0]} documents, {done[1]} triples -> {args.out}" + (f" (and {zip_path})" if zip_path else ""))
     return 0
 
 
@@ -284,9 +291,16 @@ def build_parser() -> argparse.ArgumentParser:
                             ("submit", cmd_submit, "write a leaderboard result.json for a test file")):
         s = sub.add_parser(name, help=hlp)
         s.add_argument("--model", required=True, help="model directory (e.g. runs/x/best_model)")
-        s.add_argument("--data", required=True, help="DocRED-format documents (labels optional)")
-        s.add_argument("--out", required=True, help="output JSON file")
+        s.add_argument("--data", required=True,
+                       help="DocRED-format documents (labels optional): a .json list (read incrementally) "
+                            "or .jsonl (one document per line)")
+        s.add_argument("--out", required=True,
+                       help="output file" + (" (.jsonl: one document per line; else a JSON list)"
+                                              if name == "predict" else " (CodaLab result.json)"))
         s.add_argument("--batch-size", type=int, default=8)
+        s.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE,
+                       help="documents featurised and predicted together (memory holds one chunk; the unit "
+                            "dealt to each process under accelerate launch / torchrun)")
         s.add_argument("--device", default=None, help="cpu | cuda (default: GPU when available)")
         s.add_argument("--quiet", action="store_true", help="no progress bar")
         s.add_argument("--max-seq-length", type=int, default=None,
@@ -304,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--relation", default=None, help="keep only this relation id (e.g. P17)")
     i.add_argument("--top-k", type=int, default=10, help="mention pairs / context tokens per triple")
     i.add_argument("--batch-size", type=int, default=8)
+    i.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE,
+                   help="documents explained together (memory holds one chunk)")
     i.add_argument("--device", default=None)
     i.add_argument("--quiet", action="store_true")
     i.set_defaults(func=cmd_inspect)
@@ -348,7 +364,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return int(args.func(args, rest) or 0)
     except DocreError as exc:
-        print(f"docre: error: {exc}", file=sys.stderr)
+        if int(os.environ.get("RANK", "0")) == 0:  # several launched processes fail alike: say it once
+            print(f"docre: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("docre: interrupted", file=sys.stderr)

@@ -1,7 +1,7 @@
 """Prediction: entity-pair logits -> ATLOP's prediction rule -> relation triples."""
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import torch
 
@@ -69,9 +69,11 @@ def relation_scores(logits: torch.Tensor) -> torch.Tensor:
 
 @torch.inference_mode()
 def predict(model: Any, features: Sequence[DocFeatures], batch_size: int = 8, progress: bool = False,
-            return_logits: bool = False) -> tuple[list[dict[str, Any]], Optional[list[torch.Tensor]]]:
+            return_logits: bool = False, on_batch: Optional[Callable[[int], None]] = None
+            ) -> tuple[list[dict[str, Any]], Optional[list[torch.Tensor]]]:
     """Predict relation triples for featurised documents, in document order.
 
+    ``on_batch(n)`` is called after each batch of ``n`` documents (an outer progress bar).
     Returns (triples, per-document logits when ``return_logits``).
     """
     from tqdm.auto import tqdm
@@ -93,6 +95,8 @@ def predict(model: Any, features: Sequence[DocFeatures], batch_size: int = 8, pr
             if return_logits:
                 logits_out[i] = lg.float().cpu()
         bar.update(len(idx))
+        if on_batch is not None:
+            on_batch(len(idx))
     bar.close()
     if was_training:
         model.train()

@@ -2,17 +2,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
 import torch
 
 from docre.data.documents import Document
 from docre.data.features import featurize_documents, report_truncation
 from docre.data.reader import documents_from_json, read_documents
-from docre.inference import predict
 from docre.models.model import DocREModel
+from docre.streaming import (DEFAULT_CHUNK_SIZE, DocumentSource, Prediction, Processes, open_documents,
+                             ordered_records, predict_documents, progress_bar, shard_size)
 
-DocsLike = Union[str, Path, Sequence[Document], Sequence[dict]]
+DocsLike = Union[str, Path, Sequence[Document], Sequence[dict], Iterable[Document], Iterable[dict], DocumentSource]
 
 
 class Pipeline:
@@ -20,22 +21,29 @@ class Pipeline:
 
     >>> pipe = Pipeline.from_dir("runs/demo/best_model")            # doctest: +SKIP
     >>> pipe.predict([{"title": ..., "sents": ..., "vertexSet": ...}])  # doctest: +SKIP
+    >>> for rec in pipe.predict_stream("big.jsonl"): ...             # doctest: +SKIP
+
+    Every prediction method works a chunk of ``chunk_size`` documents at a time
+    (:mod:`docre.streaming`); the ``*_stream`` methods also read and yield one document at a
+    time, so memory does not grow with the input.
     """
 
     def __init__(self, model: DocREModel, tokenizer: Any, batch_size: int = 8, progress: bool = False,
-                 max_seq_length: Optional[int] = None):
+                 max_seq_length: Optional[int] = None, chunk_size: int = DEFAULT_CHUNK_SIZE):
         self.model, self.tokenizer = model, tokenizer
         self.batch_size, self.progress = batch_size, progress
         # subwords per document (0: whole documents through sliding windows); default: as trained
         self.max_seq_length = model.config.data.max_seq_length if max_seq_length is None else max_seq_length
+        self.chunk_size = chunk_size
 
     @classmethod
     def from_dir(cls, directory: str | Path, device: Optional[str] = None, batch_size: int = 8,
-                 progress: bool = False, max_seq_length: Optional[int] = None) -> "Pipeline":
+                 progress: bool = False, max_seq_length: Optional[int] = None,
+                 chunk_size: int = DEFAULT_CHUNK_SIZE) -> "Pipeline":
         """Load a model directory written by ``docre train`` (safetensors + JSON, no pickle)."""
         dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
         model, tok = DocREModel.load(directory, device=dev)
-        return cls(model, tok, batch_size, progress, max_seq_length)
+        return cls(model, tok, batch_size, progress, max_seq_length, chunk_size)
 
     @property
     def relations(self):
@@ -55,18 +63,39 @@ class Pipeline:
         report_truncation(feats, source, self.max_seq_length)
         return feats
 
+    def stream(self, docs: DocsLike, shard: tuple[int, int] = (0, 1), precheck: bool = True,
+               desc: str = "predict") -> Iterator[Prediction]:
+        """One :class:`~docre.streaming.Prediction` per document (position, document, triples
+        with scores), in input order, predicted a chunk at a time.
+
+        ``docs``: a file (``.json`` read incrementally, ``.jsonl``), a list of DocRED dicts or
+        Documents, any iterable of them, or a :class:`~docre.streaming.DocumentSource` already opened. ``precheck``: validate and count a file first (a
+        bad document stops the run before any model work; the progress bar knows its total).
+        ``shard``: ``(rank, world)``: only process ``rank``'s chunks (:mod:`docre.streaming`).
+        """
+        source = docs if isinstance(docs, DocumentSource) else open_documents(docs, precheck, self.progress)
+        rank, world = shard
+        total = None if source.total is None else shard_size(source.total, rank, world, self.chunk_size)
+        bar = progress_bar(total, desc, self.progress)
+        try:
+            yield from predict_documents(self.model, self.tokenizer, source.documents, self.max_seq_length,
+                                         self.batch_size, self.chunk_size, shard, on_batch=bar.update,
+                                         source=source.name)
+        finally:
+            bar.close()
+
+    def predict_stream(self, docs: DocsLike, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Readable predictions (see :meth:`predict`), yielded one document at a time."""
+        for p in self.stream(docs, **kwargs):
+            yield readable_prediction(p.document, p.triples, self.relations)
+
     def predict_triples(self, docs: DocsLike) -> list[dict[str, Any]]:
-        """Predicted triples in CodaLab ``result.json`` form (title, h_idx, t_idx, r, evidence)."""
-        documents = self.documents(docs)
-        triples, _ = predict(self.model, self.featurize(documents, str(docs) if isinstance(docs, (str, Path)) else
-                                                         "<documents>"), self.batch_size, progress=self.progress)
-        return triples
+        """Predicted triples in CodaLab ``result.json`` form (title, h_idx, t_idx, r, evidence, score)."""
+        return [t for p in self.stream(docs) for t in p.triples]
 
     def predict(self, docs: DocsLike) -> list[dict[str, Any]]:
         """Readable predictions: per document its title and relations with entity and relation names."""
-        documents = self.documents(docs)
-        triples = self.predict_triples(documents)
-        return readable_predictions(documents, triples, self.relations)
+        return list(self.predict_stream(docs))
 
     def explain(self, doc: Union[Document, dict], **kwargs: Any) -> dict[str, Any]:
         """Attribution records of one document's predicted (and, with gold, missed) triples."""
@@ -76,27 +105,80 @@ class Pipeline:
         return explain_documents(self.model, self.tokenizer, documents, **kwargs)[0]
 
 
-def readable_predictions(documents: Sequence[Document], triples: Iterable[dict[str, Any]], relations: Any
-                         ) -> list[dict[str, Any]]:
-    """Each document in DocRED format (without gold ``labels``), its ``index`` in the input, and its
+def write_predictions(pipe: Pipeline, docs: DocsLike, out: str | Path, procs: Optional[Processes] = None
+                      ) -> Optional[tuple[int, int]]:
+    """Predict ``docs`` and write readable predictions to ``out`` as they come (``docre predict``).
+
+    ``out``: a JSON list (indented as before) or, for ``.jsonl``/``.ndjson``, one document per
+    line; written to a temporary file renamed at the end (a failure leaves no output). Under a
+    launch of several processes (``procs``) each predicts its shard and the main process writes
+    the merged output (the same bytes a single process writes).
+
+    Returns (documents, predicted relations) on the process that wrote ``out``, else None.
+    """
+    from docre.utils.jsonstream import open_record_writer
+
+    procs = procs or Processes()
+    local = ((p.position, readable_prediction(p.document, p.triples, pipe.relations))
+             for p in pipe.stream(docs, shard=procs.shard))
+    with ordered_records(local, out, procs) as records:
+        if records is None:
+            return None
+        n_docs = n_rel = 0
+        with open_record_writer(out, indent=2) as writer:
+            for rec in records:
+                writer.write(rec)
+                n_docs += 1
+                n_rel += len(rec["relations"])
+    return n_docs, n_rel
+
+
+def write_submission(pipe: Pipeline, docs: DocsLike, out: str | Path, zip_path: Optional[str | Path] = None,
+                     procs: Optional[Processes] = None) -> Optional[tuple[int, int]]:
+    """Predict ``docs`` and write a CodaLab ``result.json`` (and its zip) as they come (``docre submit``).
+
+    Sharded across ``procs`` like :func:`write_predictions`. Returns (documents, triples) on the
+    process that wrote ``out``, else None.
+    """
+    from docre.evaluation.submission import result_json_writer
+
+    procs = procs or Processes()
+    local = ((p.position, p.triples) for p in pipe.stream(docs, shard=procs.shard))
+    with ordered_records(local, out, procs) as records:
+        if records is None:
+            return None
+        n_docs = 0
+        with result_json_writer(out, zip_path) as writer:
+            for triples in records:
+                n_docs += 1
+                for t in triples:
+                    writer.add(t)
+    return n_docs, writer.count
+
+
+def readable_prediction(doc: Document, triples: Iterable[dict[str, Any]], relations: Any) -> dict[str, Any]:
+    """One document in DocRED format (without gold ``labels``), its ``index`` in the input, and its
     predicted ``relations``: ``{"h", "t", "r", "relation", "score", "head", "head_type", "tail",
     "tail_type"}`` (entity indices into ``vertexSet``, relation id and name, ``sigmoid(l_r - l_TH)``
     score, entity display names and types), highest score first."""
+    rels = []
+    for t in triples:
+        h, tt = doc.entities[t["h_idx"]], doc.entities[t["t_idx"]]
+        rels.append({"h": t["h_idx"], "t": t["t_idx"], "r": t["r"], "relation": relations.name(t["r"]),
+                     "score": t.get("score"), "head": h.name, "head_type": h.type, "tail": tt.name,
+                     "tail_type": tt.type})
+    rels.sort(key=lambda r: -(r["score"] or 0.0))
+    out = doc.to_json()
+    out.pop("labels", None)
+    if isinstance(doc.extra.get("text"), str):  # a document's text travels on (docre data export uses it)
+        out["text"] = doc.extra["text"]
+    return {**out, "index": doc.index, "relations": rels}
+
+
+def readable_predictions(documents: Sequence[Document], triples: Iterable[dict[str, Any]], relations: Any
+                         ) -> list[dict[str, Any]]:
+    """:func:`readable_prediction` of every document, matching triples to documents by title."""
     by_title: dict[str, list[dict[str, Any]]] = {}
     for t in triples:
         by_title.setdefault(t["title"], []).append(t)
-    out = []
-    for d in documents:
-        rels = []
-        for t in by_title.get(d.title, []):
-            h, tt = d.entities[t["h_idx"]], d.entities[t["t_idx"]]
-            rels.append({"h": t["h_idx"], "t": t["t_idx"], "r": t["r"], "relation": relations.name(t["r"]),
-                         "score": t.get("score"), "head": h.name, "head_type": h.type, "tail": tt.name,
-                         "tail_type": tt.type})
-        rels.sort(key=lambda r: -(r["score"] or 0.0))
-        doc = d.to_json()
-        doc.pop("labels", None)
-        if isinstance(d.extra.get("text"), str):  # a document's text travels on (docre data export uses it)
-            doc["text"] = d.extra["text"]
-        out.append({**doc, "index": d.index, "relations": rels})
-    return out
+    return [readable_prediction(d, by_title.get(d.title, []), relations) for d in documents]

@@ -186,11 +186,15 @@ class _DocValidator:
 
 
 def _load_raw(path: Path) -> list[Any]:
-    """Parse a file into a list of raw document dicts (DocRED JSON, or CDR/GDA ``.data``)."""
+    """Parse a file into a list of raw document dicts (DocRED JSON, JSON lines, or CDR/GDA ``.data``)."""
     if path.suffix == ".data":
         from docre.data.biomed import read_biomed_file  # noqa: WPS433 (optional format)
 
         return read_biomed_file(path)
+    from docre.data.stream import is_jsonl, iter_raw_documents  # noqa: WPS433 (imports this module)
+
+    if is_jsonl(path):
+        return list(iter_raw_documents(path))
     text = read_text_file(path)
     try:
         obj = json.loads(text)
@@ -241,7 +245,7 @@ def read_documents(
     """Read and validate a DocRED-format file.
 
     Args:
-        path: a DocRED JSON file (or a CDR/GDA ``.data`` file).
+        path: a DocRED JSON file, ``.jsonl`` (one document per line), or a CDR/GDA ``.data`` file.
         relations: when given, every label's relation must be in it.
         require_labels: when True, every document must carry ``labels`` (training data).
 

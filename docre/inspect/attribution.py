@@ -84,7 +84,7 @@ import json
 import math
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 import torch
 
@@ -494,8 +494,9 @@ def explain_documents(model: Any, tokenizer: Any, documents: Sequence[Document],
 
 
 # ---------------------------------------------------------------------------- aggregate
-def aggregate(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Statistics over records (a file's worth), over the triples the records keep.
+def aggregate(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Statistics over records (a file's worth), over the triples the records keep (any
+    iterable: it is consumed once, so the records can be streamed from disk).
 
     Returns a dict with:
 
@@ -518,7 +519,9 @@ def aggregate(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     per_rel: dict[str, Counter] = defaultdict(Counter)
     names: dict[str, str] = {}
     with_gold = 0
+    n_docs = 0
     for rec in records:
+        n_docs += 1
         if rec.get("scores"):
             with_gold += 1
             for k in ("tp", "fp", "fn"):
@@ -551,7 +554,7 @@ def aggregate(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     cross.sort(key=lambda x: (-x["inter_only"], -x["share"], x["r"]))
     return {
         "schema_version": SCHEMA_VERSION,
-        "documents": len(records), "documents_with_gold": with_gold,
+        "documents": n_docs, "documents_with_gold": with_gold,
         "triples": {"predicted": predicted, "tp": status["tp"], "fp": status["fp"], "fn": status["fn"]},
         "micro": micro,
         "key_sets": {"triples": len(sizes), "single": sum(1 for n in sizes if n == 1),

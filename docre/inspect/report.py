@@ -28,8 +28,9 @@ What a test (or a person) can rely on in the DOM:
 """
 from __future__ import annotations
 
+import io
 import json
-from typing import Any, Optional, Sequence
+from typing import Any, Iterable, Optional, TextIO
 
 from docre import __version__
 from docre.inspect.attribution import SCHEMA_VERSION
@@ -45,14 +46,28 @@ def embed_json(obj: Any) -> str:
     return text
 
 
-def render_html(records: Sequence[dict[str, Any]], aggregate: dict[str, Any],
+def render_html(records: Iterable[dict[str, Any]], aggregate: dict[str, Any],
                 meta: Optional[dict[str, Any]] = None) -> str:
     """The page for ``records`` (from :func:`docre.inspect.attribution.explain_documents`)
     and their ``aggregate`` (:func:`docre.inspect.attribution.aggregate`)."""
-    payload = {"schema_version": SCHEMA_VERSION, "docre_version": __version__, "meta": meta or {},
-               "aggregate": aggregate, "documents": list(records)}
-    return _PAGE.replace("/*__STYLE__*/", _STYLE).replace("/*__SCRIPT__*/", _SCRIPT).replace(
-        "__DATA__", embed_json(payload))
+    buf = io.StringIO()
+    write_html(buf, records, aggregate, meta)
+    return buf.getvalue()
+
+
+def write_html(fh: TextIO, records: Iterable[dict[str, Any]], aggregate: dict[str, Any],
+               meta: Optional[dict[str, Any]] = None) -> None:
+    """Write the page of :func:`render_html` to ``fh``, one record at a time (the records are
+    never all in memory: ``docre inspect`` on a large file streams them from disk)."""
+    head = {"schema_version": SCHEMA_VERSION, "docre_version": __version__, "meta": meta or {},
+            "aggregate": aggregate}
+    page = _PAGE.replace("/*__STYLE__*/", _STYLE).replace("/*__SCRIPT__*/", _SCRIPT)
+    before, after = page.split("__DATA__", 1)
+    # the payload {head..., "documents": [records]} as embed_json would write it whole
+    fh.write(before + embed_json(head)[:-1] + ',"documents":[')
+    for i, rec in enumerate(records):
+        fh.write(("," if i else "") + embed_json(rec))
+    fh.write("]}" + after)
 
 
 _STYLE = r"""

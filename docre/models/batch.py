@@ -50,9 +50,17 @@ def collate(features: Sequence[DocFeatures], num_classes: int) -> Batch:
 class HeadOutput:
     """logits: per document ``[E_b, C]`` entity-pair logits (class 0 = TH);
     loss: the training loss of the phase (None without labels); stats: scalars to log;
-    details: per document, head-specific attribution data (when asked for)."""
+    details: per document, head-specific attribution data (when asked for);
+    loss_terms: the terms ``loss`` sums, by name (one of :data:`LOSS_TERMS`), each as (its mean
+    over items, the number of items): data-parallel training weighs each process's terms by
+    its share of the global batch's items (``docre.training.distributed``)."""
 
     logits: list[torch.Tensor]
     loss: Optional[torch.Tensor] = None
     stats: dict[str, float] = field(default_factory=dict)
     details: Optional[list[dict[str, Any]]] = None
+    loss_terms: dict[str, tuple[torch.Tensor, int]] = field(default_factory=dict)
+
+
+# names of loss terms: theta = ATLoss over entity pairs; omega = focal loss over mention pairs (KMGRE)
+LOSS_TERMS = ("theta", "omega")

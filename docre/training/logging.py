@@ -53,3 +53,14 @@ class RunLogger:
 
 def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+class NullRunLogger:
+    """What the other processes of a data-parallel run log: nothing (the main process writes
+    ``metrics.jsonl`` and wandb)."""
+
+    def log(self, record: dict[str, Any], step: int, console: bool = False) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

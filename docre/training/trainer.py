@@ -28,9 +28,10 @@ from docre.models.model import DocREModel, load_tokenizer
 from docre.models.encoder import resolve_encoder_path
 from docre.provenance import (ENVIRONMENT_FILE, collect_environment, compare_environments, format_differences,
                                read_environment, write_environment)
-from docre.training.checkpoint import load_checkpoint, save_checkpoint
+from docre.training.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
+from docre.training.distributed import DataParallel
 from docre.training.em import EMSchedule
-from docre.training.logging import RunLogger
+from docre.training.logging import NullRunLogger, RunLogger
 from docre.resources import resolve_data_path
 from docre.utils.io import atomic_write_json
 
@@ -102,9 +103,13 @@ def make_optimizer(model: DocREModel, config: Config) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, eps=config.train.adam_eps, weight_decay=config.train.weight_decay, fused=True)
 
 
-def evaluate_split(model: DocREModel, split: Split, train_docs: Optional[Sequence[Document]], config: Config
-                   ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    triples, _ = predict(model, split.features, config.train.eval_batch_size, progress=config.logging.progress)
+def evaluate_split(model: DocREModel, split: Split, train_docs: Optional[Sequence[Document]], config: Config,
+                   dp: Optional[DataParallel] = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Official scores and triples of ``split`` (predicted across the processes of ``dp``)."""
+    if dp is None:
+        triples, _ = predict(model, split.features, config.train.eval_batch_size, progress=config.logging.progress)
+    else:
+        triples = dp.predict(model, split.features, config.train.eval_batch_size, progress=config.logging.progress)
     return official_scores(triples, split.docs, train_docs), triples
 
 
@@ -153,6 +158,8 @@ def train(config: Config, encoder_config: Any = None, resume: bool = False) -> T
     if tc.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("train.device = cuda but no GPU is available")
     accelerator = make_accelerator(cpu, tc.mixed_precision, tc.grad_accum_steps)
+    dp = DataParallel(accelerator)  # several processes (accelerate launch / torchrun): equal to one at this batch
+    main = accelerator.is_main_process
     run_dir = Path(tc.output_dir)
     cache_dir = Path(dc.cache_dir or run_dir.parent / ".cache" / "features") if dc.cache else None
 
@@ -162,24 +169,28 @@ def train(config: Config, encoder_config: Any = None, resume: bool = False) -> T
     relations = build_relations(config, train_raw)
     strict = bool(dc.relations_file)
     hash_of = functools.lru_cache(maxsize=None)(file_hash)  # each data file read once for its sha256
-    train_split = load_split(dc.train_file, dc.train_range, tokenizer, relations, config, cache_dir,
-                             require_labels=True, validate_relations=strict, hash_of=hash_of)
-    dev_split = load_split(dc.dev_file, dc.dev_range, tokenizer, relations, config, cache_dir,
-                           validate_relations=strict, hash_of=hash_of) if dc.dev_file else None
-    test_split = load_split(dc.test_file, dc.test_range, tokenizer, relations, config, cache_dir,
-                            validate_relations=strict, hash_of=hash_of) if dc.test_file else None
+    with accelerator.main_process_first():  # several processes: the others then read the feature cache
+        train_split = load_split(dc.train_file, dc.train_range, tokenizer, relations, config, cache_dir,
+                                 require_labels=True, validate_relations=strict, hash_of=hash_of)
+        dev_split = load_split(dc.dev_file, dc.dev_range, tokenizer, relations, config, cache_dir,
+                               validate_relations=strict, hash_of=hash_of) if dc.dev_file else None
+        test_split = load_split(dc.test_file, dc.test_range, tokenizer, relations, config, cache_dir,
+                                validate_relations=strict, hash_of=hash_of) if dc.test_file else None
     logger.info("train %d docs, dev %d, test %d; %d relation classes; head %s", len(train_split.docs),
                 len(dev_split.docs) if dev_split else 0, len(test_split.docs) if test_split else 0,
                 relations.num_classes, config.model.head)
+    if dp.enabled:
+        logger.info("data parallel over %d processes (%s): global batch %d documents, about %d per process",
+                    dp.world, accelerator.distributed_type, tc.batch_size, math.ceil(tc.batch_size / dp.world))
 
     # the data is valid: only now does the run directory get written to
     run_dir.mkdir(parents=True, exist_ok=True)
     env = collect_environment(config, device=str(accelerator.device), mixed_precision=tc.mixed_precision,
                               hash_of=hash_of)
-    if not resume:
+    if not resume and main:
         atomic_write_json(run_dir / "config.json", config.to_dict())
         write_environment(run_dir, env)
-    elif (run_dir / ENVIRONMENT_FILE).is_file():
+    elif resume and main and (run_dir / ENVIRONMENT_FILE).is_file():
         diffs = compare_environments(read_environment(run_dir), env)
         if diffs:
             logger.warning("resuming %s in another environment than it started in (results may differ from an "
@@ -191,7 +202,7 @@ def train(config: Config, encoder_config: Any = None, resume: bool = False) -> T
     if tc.max_steps > 0:
         total_steps = min(total_steps, tc.max_steps)
     scheduler = linear_warmup_decay(optimizer, int(tc.warmup_ratio * total_steps), total_steps)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    model, optimizer, scheduler = dp.prepare(model, optimizer, scheduler, tc.seed)
     unwrapped: DocREModel = accelerator.unwrap_model(model)
     schedule = EMSchedule(config.kmgre, steps_per_epoch, total_steps, enabled=config.model.head == "kmgre")
 
@@ -205,23 +216,29 @@ def train(config: Config, encoder_config: Any = None, resume: bool = False) -> T
         step, start_epoch, start_micro = st["step"], st["epoch"], st["micro"]
         history, best, best_score, best_epoch = st["history"], st["best"], st["best_score"], st["best_epoch"]
         epoch_times = st["epoch_times"]
-        _truncate(run_dir / "metrics.jsonl", st["metrics_bytes"])
+        if dp.enabled and len(st.get("rng_ranks") or []) == dp.world:
+            restore_rng(st["rng_ranks"][dp.rank])  # each process continues its own dropout stream
+        if main:
+            _truncate(run_dir / "metrics.jsonl", st["metrics_bytes"])
         logger.info("resuming %s at step %d (epoch %d, batch %d)", run_dir, step, start_epoch + 1, start_micro)
-    run_log = RunLogger(run_dir, config.logging, {**config.to_dict(), "environment": env}, resume=resume)
+    run_log = RunLogger(run_dir, config.logging, {**config.to_dict(), "environment": env}, resume=resume) \
+        if main else NullRunLogger()
+    dp.barrier()  # a resumed run: every process has read the checkpoint before it is written again
 
     def checkpoint(epoch: int, micro: int) -> None:
-        if not accelerator.is_main_process:
+        rngs = dp.gather(rng_state()) if dp.enabled else None
+        if not main:
             return
         save_checkpoint(run_dir, unwrapped, optimizer, scheduler, {
             "step": step, "epoch": epoch, "micro": micro, "history": history, "best": best,
             "best_score": best_score, "best_epoch": best_epoch, "epoch_times": epoch_times,
-            "metrics_bytes": (run_dir / "metrics.jsonl").stat().st_size})
+            "metrics_bytes": (run_dir / "metrics.jsonl").stat().st_size, "rng_ranks": rngs})
 
     def evaluate_and_maybe_save(epoch_pos: float) -> None:
         nonlocal best_score, best_epoch, best
         if dev_split is None:
             return
-        scores, triples = evaluate_split(unwrapped, dev_split, train_split.docs, config)
+        scores, triples = evaluate_split(unwrapped, dev_split, train_split.docs, config, dp)
         rec = {"epoch": round(epoch_pos, 3), **{f"dev_{k}": v for k, v in scores.items()}}
         history.append(rec)
         run_log.log(rec, step)
@@ -230,12 +247,12 @@ def train(config: Config, encoder_config: Any = None, resume: bool = False) -> T
         score = scores[tc.select_metric]
         if score > best_score:
             best_score, best_epoch, best = score, epoch_pos, scores
-            if accelerator.is_main_process:
+            test_triples = dp.predict(unwrapped, test_split.features, tc.eval_batch_size,
+                                      progress=config.logging.progress) if test_split is not None else None
+            if main:
                 save_best(unwrapped, tokenizer, run_dir, {"epoch": epoch_pos, **scores})
                 write_result_json(triples, run_dir / "dev_predictions.json")
-                if test_split is not None:
-                    test_triples, _ = predict(unwrapped, test_split.features, tc.eval_batch_size,
-                                              progress=config.logging.progress)
+                if test_triples is not None:
                     write_result_json(test_triples, run_dir / "result.json")
 
     from tqdm.auto import tqdm
@@ -248,26 +265,28 @@ def train(config: Config, encoder_config: Any = None, resume: bool = False) -> T
             break
         t0 = time.time()
         order = training_order(train_split.features, tc.batch_size, tc.seed * 1000 + epoch, tc.length_buckets)
-        micro = list(batches(train_split.features, tc.batch_size, relations.num_classes, order))
+        micro = list(dp.batches(train_split.features, tc.batch_size, relations.num_classes, order)
+                     if dp.enabled else batches(train_split.features, tc.batch_size, relations.num_classes, order))
         first = start_micro if epoch == start_epoch else 0
         bar = tqdm(total=steps_per_epoch, initial=first // tc.grad_accum_steps, desc=f"epoch {epoch + 1}/{n_epochs}",
-                   unit="step", disable=not config.logging.progress, leave=False)
+                   unit="step", disable=not config.logging.progress or not main, leave=False)
         for k in range(first, len(micro)):
             batch = micro[k]
             phase = schedule.phase(step)
             if hasattr(unwrapped.head, "set_tau"):
                 unwrapped.head.set_tau(schedule.tau(step))
             with accelerator.accumulate(model):
-                out = model(batch, phase=phase)
-                loss = out.loss
-                if not torch.isfinite(loss):
+                loss, loss_value, stats = dp.forward_loss(model, batch, phase)
+                if not math.isfinite(loss_value):
                     run_log.close()
                     raise TrainingError(
-                        f"non-finite loss ({float(loss.detach())}) at step {step + 1} (epoch {epoch + 1}, phase {phase}); "
+                        f"non-finite loss ({loss_value}) at step {step + 1} (epoch {epoch + 1}, phase {phase}); "
                         f"stopped; the last good model is in {run_dir / 'best_model'} and training can resume "
                         f"from {run_dir / 'checkpoint'}")
-                if loss.requires_grad:  # a batch of documents without entity pairs has nothing to learn
+                if loss is not None and loss.requires_grad:  # documents without entity pairs: nothing to learn
                     accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    dp.sync_gradients(model)
                 if accelerator.sync_gradients and tc.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
                 optimizer.step()
@@ -278,10 +297,10 @@ def train(config: Config, encoder_config: Any = None, resume: bool = False) -> T
                 continue
             step += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss.detach()):.4f}", phase=phase)
+            bar.set_postfix(loss=f"{loss_value:.4f}", phase=phase)
             if step % config.logging.log_every == 0 or step == 1:
                 rec = {"epoch": round(epoch + (k + 1) / len(micro), 3), "phase": phase,
-                       "loss": float(loss.detach()), "lr": scheduler.get_last_lr()[0], **out.stats}
+                       "loss": loss_value, "lr": scheduler.get_last_lr()[0], **stats}
                 run_log.log(rec, step)
             if tc.eval_every > 0 and step % tc.eval_every == 0:
                 evaluate_and_maybe_save(epoch + (k + 1) / len(micro))
@@ -297,16 +316,18 @@ def train(config: Config, encoder_config: Any = None, resume: bool = False) -> T
             evaluate_and_maybe_save(float(epoch + 1) if not done else step / steps_per_epoch)
         if not done:
             checkpoint(epoch + 1, 0)
-    if dev_split is None and accelerator.is_main_process:
-        save_best(unwrapped, tokenizer, run_dir, {"epoch": step / steps_per_epoch})
+    if dev_split is None:
         best_epoch = step / steps_per_epoch
-        if test_split is not None:
-            test_triples, _ = predict(unwrapped, test_split.features, tc.eval_batch_size)
-            write_result_json(test_triples, run_dir / "result.json")
+        test_triples = dp.predict(unwrapped, test_split.features, tc.eval_batch_size) if test_split is not None else None
+        if main:
+            save_best(unwrapped, tokenizer, run_dir, {"epoch": step / steps_per_epoch})
+            if test_triples is not None:
+                write_result_json(test_triples, run_dir / "result.json")
     run_log.log({"best_epoch": best_epoch, **{f"best_{k}": v for k, v in best.items()}}, step)
     run_log.close()
-    if accelerator.is_main_process and not tc.keep_checkpoint and (run_dir / "checkpoint").exists():
+    if main and not tc.keep_checkpoint and (run_dir / "checkpoint").exists():
         shutil.rmtree(run_dir / "checkpoint")
+    dp.barrier()  # the main process has written everything before any process returns
     return TrainResult(run_dir=run_dir, best_metrics=best, best_epoch=best_epoch, history=history,
                        seconds_per_epoch=float(np.mean(epoch_times)) if epoch_times else 0.0, model=unwrapped)
 

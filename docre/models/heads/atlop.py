@@ -72,4 +72,6 @@ class ATLOPHead(nn.Module):
             all_labels = torch.cat([lab.to(all_logits.device) for lab in batch.labels], 0)
             loss = adaptive_threshold_loss(all_logits, all_labels) if all_logits.numel() else all_logits.sum()
         stats = {"loss_theta": float(loss.detach())} if loss is not None else {}
-        return HeadOutput(logits=logits, loss=loss, stats=stats, details=details if return_details else None)
+        terms = {"theta": (loss, sum(lg.size(0) for lg in logits))} if loss is not None else {}
+        return HeadOutput(logits=logits, loss=loss, stats=stats, details=details if return_details else None,
+                          loss_terms=terms)

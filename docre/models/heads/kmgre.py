@@ -229,9 +229,9 @@ class KMGREHead(nn.Module):
                 ent_logits.append(fused + theta_logits[-1] if self.cfg.add_entity_logit else fused)
             selections.append({"key": key, "p_omega": p_omega, "selected": selected})
 
-        loss, stats = None, {}
+        loss, stats, terms = None, {}, {}
         if batch.has_labels and phase != "eval":
-            loss, stats = self._losses(phase, ent_logits, m_logits, k_logits, bags, selections, batch)
+            loss, stats, terms = self._losses(phase, ent_logits, m_logits, k_logits, bags, selections, batch)
         details = None
         if return_details:
             details = []
@@ -247,12 +247,15 @@ class KMGREHead(nn.Module):
                     "entity_logits": ent_logits[b].detach().float().cpu(), "fusion": self.fusion_name,
                     "entity_level": entity_warmup,
                 })
-        return HeadOutput(logits=ent_logits, loss=loss, stats=stats, details=details)
+        return HeadOutput(logits=ent_logits, loss=loss, stats=stats, details=details, loss_terms=terms)
 
     def _losses(self, phase: str, ent_logits: list[torch.Tensor], m_logits: list[Optional[torch.Tensor]],
                 k_logits: list[torch.Tensor], bags: list[Optional[MentionPairs]],
-                selections: list[Optional[dict[str, torch.Tensor]]], batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+                selections: list[Optional[dict[str, torch.Tensor]]], batch: Batch
+                ) -> tuple[torch.Tensor, dict[str, float], dict[str, tuple[torch.Tensor, int]]]:
+        """The phase's loss, the scalars to log, and the loss terms (mean, items) it sums."""
         device = ent_logits[0].device
+        terms: dict[str, tuple[torch.Tensor, int]] = {}
         labels = [lab.to(device) for lab in batch.labels]
         stats: dict[str, float] = {"tau": self.tau}
         total = ent_logits[0].new_zeros(())
@@ -260,6 +263,7 @@ class KMGREHead(nn.Module):
             all_logits = torch.cat(ent_logits, 0)
             l_theta = adaptive_threshold_loss(all_logits, torch.cat(labels, 0)) if all_logits.numel() else total
             total = total + l_theta
+            terms["theta"] = (l_theta, all_logits.size(0))
             stats["loss_theta"] = float(l_theta.detach())
         if self.trains_omega(phase):
             zs, masks = [], []
@@ -275,6 +279,7 @@ class KMGREHead(nn.Module):
                 kl = torch.cat([k for k, p in zip(k_logits, bags) if p is not None])
                 l_omega = binary_focal_loss(kl[w], z[w], self.cfg.alpha, self.cfg.gamma)
                 stats["zhat_pos_rate"] = float(z[w].mean()) if bool(w.any()) else 0.0
+                terms["omega"] = (l_omega, int(w.sum()))
             else:
                 l_omega = total * 0.0
             total = total + l_omega
@@ -287,4 +292,4 @@ class KMGREHead(nn.Module):
             n_key += int(info["selected"].sum())
             n_all += info["selected"].numel()
         stats["key_fraction"] = n_key / max(1, n_all)
-        return total, stats
+        return total, stats, terms
