@@ -1,4 +1,4 @@
-"""The ``docre`` command: train | evaluate | predict | submit | inspect | env | data.
+"""The ``docre`` command: train | evaluate | predict | submit | extract | inspect | env | data.
 
 Thin: parses arguments and calls importable functions. Problems a user can fix
 (bad data, bad config, a damaged model directory) print one line and exit with code 2.
@@ -70,10 +70,79 @@ def cmd_evaluate(args: argparse.Namespace, rest: Sequence[str]) -> int:
     from docre.evaluation import evaluate_files, format_scores
     from docre.utils.io import atomic_write_json
 
+    if args.end_to_end:
+        return _evaluate_end_to_end(args)
+    if not args.pred:
+        raise DocreError("docre evaluate needs --pred (a result.json), or --end-to-end with --model or --pred")
+    for flag in ("model", "extracted"):
+        if getattr(args, flag):
+            raise DocreError(f"--{flag} belongs to --end-to-end evaluation")
     scores = evaluate_files(args.pred, args.gold, args.train)
     print(format_scores(scores))
     if args.out:
         atomic_write_json(args.out, scores)
+    return 0
+
+
+def _evaluate_end_to_end(args: argparse.Namespace) -> int:
+    """``docre evaluate --end-to-end``: from the gold documents' text with --model, or an extract output."""
+    from docre.data.reader import read_documents
+    from docre.errors import DataError, DataProblem
+    from docre.evaluation.end_to_end import format_end_to_end
+    from docre.utils.io import atomic_write_json
+
+    if bool(args.model) == bool(args.pred):
+        raise DocreError("docre evaluate --end-to-end needs either --model (extract from the gold documents' text) "
+                         "or --pred (a docre extract output of that text)")
+    if args.extracted and not args.model:
+        raise DocreError("--extracted writes what --model extracted; with --pred there is nothing to write")
+    gold = read_documents(args.gold)
+    if not any(d.has_labels for d in gold):
+        raise DataError(DataProblem(str(args.gold), "has no labels: cannot score"))
+    gold_scores = None
+    if args.model:
+        from docre.e2e.evaluate import evaluate_end_to_end
+        from docre.e2e.extract import require_joint, write_records
+
+        train = read_documents(args.train, require_labels=True) if args.train else None
+        pipe = _pipeline(args)
+        require_joint(pipe.model, args.model)
+        scores, gold_scores, records, _ = evaluate_end_to_end(
+            pipe.model, pipe.tokenizer, gold, train, args.batch_size, pipe.extract_max_seq_length, not args.quiet)
+        if args.extracted:
+            write_records(args.extracted, records)
+    else:
+        from docre.e2e.evaluate import score_records
+        from docre.e2e.extract import read_records
+
+        if args.train:
+            raise DocreError("--train (Ign F1) scores the relation stage given gold entities, which needs --model")
+        scores = score_records(gold, read_records(args.pred), source=str(args.pred))
+    print(f"end to end, {len(gold)} documents ({args.gold}):")
+    print(format_end_to_end(scores, gold_scores))
+    if args.out:
+        atomic_write_json(args.out, {"end_to_end": scores, "gold_entities": gold_scores})
+    return 0
+
+
+def cmd_extract(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    from docre.e2e.extract import count_text_inputs, extract_records, iter_text_inputs, require_joint, write_records
+
+    total = count_text_inputs(args.text)  # every input checked before the model loads
+    pipe = _pipeline(args)
+    require_joint(pipe.model, args.model)
+    counts = {"entities": 0, "relations": 0}
+
+    def counted(records):
+        for rec in records:
+            counts["entities"] += len(rec["vertexSet"])
+            counts["relations"] += len(rec["relations"])
+            yield rec
+
+    records = extract_records(pipe.model, pipe.tokenizer, iter_text_inputs(args.text), args.batch_size,
+                              pipe.extract_max_seq_length, progress=not args.quiet, total=total, source=str(args.text))
+    n = write_records(args.out, counted(records))
+    print(f"{n} documents, {counts['entities']} entities, {counts['relations']} predicted relations -> {args.out}")
     return 0
 
 
@@ -147,12 +216,40 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("evaluate", help="official DocRED scores of a result.json")
-    e.add_argument("--pred", required=True, help="predictions (CodaLab result.json format)")
+    e = sub.add_parser("evaluate", help="official DocRED scores of a result.json (or end-to-end scores from text)",
+                       description="Official DocRED scores of a result.json against a gold file. With --end-to-end: "
+                                   "mention, coreference (MUC, B-cubed, CEAF-e), entity and strict relation scores "
+                                   "of an end-to-end model (--model: extracts from the gold documents' text, their "
+                                   "'text' field or their words joined by spaces, and also scores the model's "
+                                   "relation stage given the gold entities) or of a docre extract output (--pred).")
+    e.add_argument("--pred", help="predictions (CodaLab result.json format; with --end-to-end: a docre extract output)")
     e.add_argument("--gold", required=True, help="gold DocRED-format file with labels")
     e.add_argument("--train", help="training file whose facts define Ign F1")
     e.add_argument("--out", help="also write the scores as JSON here")
+    e.add_argument("--end-to-end", action="store_true", help="score entities and relations found from text")
+    e.add_argument("--model", help="with --end-to-end: an end-to-end model directory to extract with")
+    e.add_argument("--extracted", help="with --end-to-end --model: also write what was extracted (.json / .jsonl)")
+    e.add_argument("--batch-size", type=int, default=8)
+    e.add_argument("--device", default=None, help="cpu | cuda (default: GPU when available)")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.add_argument("--max-seq-length", type=int, default=None,
+                   help="subwords per document (default 0: whole documents, sliding windows)")
     e.set_defaults(func=cmd_evaluate)
+
+    x = sub.add_parser("extract", help="entities and relations of plain text (an end-to-end model)",
+                       description="Find the mentions, entities and relations of plain texts with a model trained "
+                                   "with model.task end_to_end. Writes DocRED-format documents (mentions with "
+                                   "char_span [begin, end) into each input text) with their predicted relations.")
+    x.add_argument("--model", required=True, help="end-to-end model directory (e.g. runs/demo_end_to_end/best_model)")
+    x.add_argument("--text", required=True,
+                   help="a .txt file, a directory of .txt files, or a .jsonl file of {\"id\": ..., \"text\": ...} lines")
+    x.add_argument("--out", required=True, help="output: a JSON list (.json) or one document per line (.jsonl)")
+    x.add_argument("--batch-size", type=int, default=8, help="texts per chunk")
+    x.add_argument("--device", default=None, help="cpu | cuda (default: GPU when available)")
+    x.add_argument("--quiet", action="store_true", help="no progress bar")
+    x.add_argument("--max-seq-length", type=int, default=None,
+                   help="subwords per document (default 0: whole documents, sliding windows)")
+    x.set_defaults(func=cmd_extract)
 
     for name, func, hlp in (("predict", cmd_predict, "predict relations for new documents (readable JSON)"),
                             ("submit", cmd_submit, "write a leaderboard result.json for a test file")):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
 import torch
 
@@ -20,6 +20,7 @@ class Pipeline:
 
     >>> pipe = Pipeline.from_dir("runs/demo/best_model")            # doctest: +SKIP
     >>> pipe.predict([{"title": ..., "sents": ..., "vertexSet": ...}])  # doctest: +SKIP
+    >>> Pipeline.from_dir("runs/demo_end_to_end/best_model").extract("Plain text.")  # doctest: +SKIP
     """
 
     def __init__(self, model: DocREModel, tokenizer: Any, batch_size: int = 8, progress: bool = False,
@@ -28,6 +29,8 @@ class Pipeline:
         self.batch_size, self.progress = batch_size, progress
         # subwords per document (0: whole documents through sliding windows); default: as trained
         self.max_seq_length = model.config.data.max_seq_length if max_seq_length is None else max_seq_length
+        # extraction from text reads whole documents unless told otherwise
+        self.extract_max_seq_length = 0 if max_seq_length is None else max_seq_length
 
     @classmethod
     def from_dir(cls, directory: str | Path, device: Optional[str] = None, batch_size: int = 8,
@@ -51,7 +54,8 @@ class Pipeline:
         return documents_from_json(docs, source="<documents>")
 
     def featurize(self, docs: Sequence[Document], source: str = "<documents>"):
-        feats = featurize_documents(docs, self.tokenizer, self.relations, self.max_seq_length, progress=self.progress)
+        feats = featurize_documents(docs, self.tokenizer, self.relations, self.max_seq_length, progress=self.progress,
+                                    markers=self.model.config.data.entity_markers)
         report_truncation(feats, source, self.max_seq_length)
         return feats
 
@@ -67,6 +71,24 @@ class Pipeline:
         documents = self.documents(docs)
         triples = self.predict_triples(documents)
         return readable_predictions(documents, triples, self.relations)
+
+    def extract(self, text: str, id: str = "text") -> dict[str, Any]:
+        """Entities and relations of a plain text (``model.task = end_to_end`` models).
+
+        Returns one record: the document in DocRED format (``title`` = ``id``, ``sents``, ``vertexSet``
+        whose mentions carry ``char_span`` ``[begin, end)`` into ``text`` and a ``score``), ``index``,
+        ``relations`` as :meth:`predict` gives them, ``id`` and ``text``.
+        """
+        return next(iter(self.extract_many([(id, text)])))
+
+    def extract_many(self, items: Iterable[Union[str, tuple[str, str]]]) -> Iterator[dict[str, Any]]:
+        """Records (as :meth:`extract`) for texts or ``(id, text)`` pairs, lazily, ``batch_size`` at a
+        time; a bare text gets its position as id."""
+        from docre.e2e.extract import extract_records
+
+        pairs = ((str(i), x) if isinstance(x, str) else (str(x[0]), x[1]) for i, x in enumerate(items))
+        return extract_records(self.model, self.tokenizer, pairs, self.batch_size, self.extract_max_seq_length,
+                               self.progress)
 
     def explain(self, doc: Union[Document, dict], **kwargs: Any) -> dict[str, Any]:
         """Attribution records of one document's predicted (and, with gold, missed) triples."""
