@@ -86,8 +86,7 @@ def cmd_evaluate(args: argparse.Namespace, rest: Sequence[str]) -> int:
 
 def _evaluate_end_to_end(args: argparse.Namespace) -> int:
     """``docre evaluate --end-to-end``: from the gold documents' text with --model, or an extract output."""
-    from docre.data.reader import read_documents
-    from docre.errors import DataError, DataProblem
+    from docre.e2e.evaluate import evaluate_files_end_to_end
     from docre.evaluation.end_to_end import format_end_to_end
     from docre.utils.io import atomic_write_json
 
@@ -96,29 +95,12 @@ def _evaluate_end_to_end(args: argparse.Namespace) -> int:
                          "or --pred (a docre extract output of that text)")
     if args.extracted and not args.model:
         raise DocreError("--extracted writes what --model extracted; with --pred there is nothing to write")
-    gold = read_documents(args.gold)
-    if not any(d.has_labels for d in gold):
-        raise DataError(DataProblem(str(args.gold), "has no labels: cannot score"))
-    gold_scores = None
-    if args.model:
-        from docre.e2e.evaluate import evaluate_end_to_end
-        from docre.e2e.extract import require_joint, write_records
-
-        train = read_documents(args.train, require_labels=True) if args.train else None
-        pipe = _pipeline(args)
-        require_joint(pipe.model, args.model)
-        scores, gold_scores, records, _ = evaluate_end_to_end(
-            pipe.model, pipe.tokenizer, gold, train, args.batch_size, pipe.extract_max_seq_length, not args.quiet)
-        if args.extracted:
-            write_records(args.extracted, records)
-    else:
-        from docre.e2e.evaluate import score_records
-        from docre.e2e.extract import read_records
-
-        if args.train:
-            raise DocreError("--train (Ign F1) scores the relation stage given gold entities, which needs --model")
-        scores = score_records(gold, read_records(args.pred), source=str(args.pred))
-    print(f"end to end, {len(gold)} documents ({args.gold}):")
+    if args.train and not args.model:
+        raise DocreError("--train (Ign F1) scores the relation stage given gold entities, which needs --model")
+    scores, gold_scores, n = evaluate_files_end_to_end(
+        args.gold, pipeline=_pipeline(args) if args.model else None, pred_path=args.pred, train_path=args.train,
+        extracted_path=args.extracted)
+    print(f"end to end, {n} documents ({args.gold}):")
     print(format_end_to_end(scores, gold_scores))
     if args.out:
         atomic_write_json(args.out, {"end_to_end": scores, "gold_entities": gold_scores})
@@ -126,23 +108,11 @@ def _evaluate_end_to_end(args: argparse.Namespace) -> int:
 
 
 def cmd_extract(args: argparse.Namespace, rest: Sequence[str]) -> int:
-    from docre.e2e.extract import count_text_inputs, extract_records, iter_text_inputs, require_joint, write_records
+    from docre.e2e.extract import count_text_inputs, extract_file
 
     total = count_text_inputs(args.text)  # every input checked before the model loads
-    pipe = _pipeline(args)
-    require_joint(pipe.model, args.model)
-    counts = {"entities": 0, "relations": 0}
-
-    def counted(records):
-        for rec in records:
-            counts["entities"] += len(rec["vertexSet"])
-            counts["relations"] += len(rec["relations"])
-            yield rec
-
-    records = extract_records(pipe.model, pipe.tokenizer, iter_text_inputs(args.text), args.batch_size,
-                              pipe.extract_max_seq_length, progress=not args.quiet, total=total, source=str(args.text))
-    n = write_records(args.out, counted(records))
-    print(f"{n} documents, {counts['entities']} entities, {counts['relations']} predicted relations -> {args.out}")
+    n, n_ent, n_rel = extract_file(_pipeline(args), args.text, args.out, total=total)
+    print(f"{n} documents, {n_ent} entities, {n_rel} predicted relations -> {args.out}")
     return 0
 
 

@@ -12,6 +12,7 @@ entities (the official DocRED scores), so the cost of finding the entities is vi
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
 from docre.data.documents import Document
@@ -120,3 +121,33 @@ def evaluate_end_to_end(model: Any, tokenizer: Any, gold: Sequence[Document],
                                 markers=model.config.data.entity_markers)
     triples, _ = predict(model, feats, batch_size, progress=progress)
     return scores, official_scores(triples, gold, train), records, triples
+
+
+def evaluate_files_end_to_end(gold_path: str | Path, pipeline: Any = None, pred_path: Optional[str | Path] = None,
+                              train_path: Optional[str | Path] = None, extracted_path: Optional[str | Path] = None
+                              ) -> tuple[dict[str, Any], Optional[dict[str, Any]], int]:
+    """``docre evaluate --end-to-end``: score a gold file end to end.
+
+    With ``pipeline`` (a loaded end-to-end :class:`docre.pipeline.Pipeline`): extract from the gold
+    documents' text (written to ``extracted_path`` when given) and score the relation stage given the
+    gold entities too (Ign F1 against ``train_path``). With ``pred_path``: score a ``docre extract``
+    output of that text. Returns (end-to-end scores, gold-entity scores or None, number of documents).
+    """
+    from docre.data.reader import read_documents
+    from docre.e2e.extract import read_records, require_joint, write_records
+
+    gold = read_documents(gold_path)
+    if not any(d.has_labels for d in gold):
+        raise DataError(DataProblem(str(gold_path), "has no labels: cannot score"))
+    if pipeline is None:
+        if pred_path is None:
+            raise ValueError("give a pipeline or pred_path")
+        return score_records(gold, read_records(pred_path), source=str(pred_path)), None, len(gold)
+    require_joint(pipeline.model, "this model")
+    train = read_documents(train_path, require_labels=True) if train_path else None
+    scores, gold_scores, records, _ = evaluate_end_to_end(
+        pipeline.model, pipeline.tokenizer, gold, train, pipeline.batch_size, pipeline.extract_max_seq_length,
+        pipeline.progress)
+    if extracted_path:
+        write_records(extracted_path, records)
+    return scores, gold_scores, len(gold)

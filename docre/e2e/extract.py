@@ -302,6 +302,29 @@ def write_records(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
     return n
 
 
+def extract_file(pipeline: Any, text_path: str | Path, out_path: str | Path, total: Optional[int] = None
+                 ) -> tuple[int, int, int]:
+    """``docre extract``: every text under ``text_path`` through ``pipeline`` (a loaded
+    :class:`docre.pipeline.Pipeline`) into ``out_path``, written as the records come and atomically.
+
+    Returns (documents, entities, relations) written.
+    """
+    require_joint(pipeline.model, "this model")
+    counts = [0, 0]
+
+    def counted(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for rec in records:
+            counts[0] += len(rec["vertexSet"])
+            counts[1] += len(rec["relations"])
+            yield rec
+
+    records = extract_records(pipeline.model, pipeline.tokenizer, iter_text_inputs(text_path), pipeline.batch_size,
+                              pipeline.extract_max_seq_length, progress=pipeline.progress, total=total,
+                              source=str(text_path))
+    n = write_records(out_path, counted(records))
+    return n, counts[0], counts[1]
+
+
 def read_records(path: str | Path) -> list[dict[str, Any]]:
     """Records written by :func:`write_records` (a JSON list, or JSON lines for ``.jsonl``)."""
     from docre.utils.io import read_text_file

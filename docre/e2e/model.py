@@ -19,7 +19,7 @@ How the relation stage sees predicted entities (``data.entity_markers``):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +29,7 @@ from docre.config import Config
 from docre.data.relations import RelationInventory
 from docre.errors import ConfigError
 from docre.e2e.coref import CorefScorer, all_pairs, cluster_mentions, pair_string_features
-from docre.e2e.features import JointDocFeatures, SpanView
+from docre.e2e.features import SpanView
 from docre.e2e.spans import SpanClassifier, enumerate_spans, sample_training_spans, select_mentions
 from docre.models.batch import Batch, HeadOutput
 from docre.models.encoder import DocumentEncoder, EncodedDocument
@@ -201,8 +201,3 @@ class JointModel(DocREModel):
 
 
 __all__ = ["JointModel", "PredictedEntities"]
-
-
-def is_end_to_end(model: Any) -> bool:
-    """Whether ``model`` finds entities itself (a :class:`JointModel`)."""
-    return isinstance(model, JointModel)

@@ -4,7 +4,6 @@ on an extract output."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
