@@ -107,11 +107,18 @@ class EndToEndConfig:
     width_emb_size: int = _f(25, "Size of the span width embedding (SpERT's 25).")
     neg_spans: int = _f(200, "Negative spans (candidates that are no gold mention) sampled per training document "
                              "(JEREX's 200); -1: all candidates.")
+    overlap_negatives: bool = _f(False, "Also train on every candidate that overlaps a gold mention without being one "
+                                        "('York' beside the gold 'New York'), beside the neg_spans random ones (not "
+                                        "SpERT's; not measured on real data yet).")
     hidden_size: int = _f(256, "Hidden layer of the mention classifier and of the coreference scorer.")
     dropout: float = _f(0.1, "Dropout on span representations during training.")
     mention_threshold: float = _f(0.5, "A candidate span is a mention when 1 - p(not a mention) reaches this.")
-    nested_mentions: bool = _f(False, "Keep predicted mentions nested inside others (false: overlapping candidates "
-                                      "are resolved by score, highest first; Re-DocRED dev has 21 nested of 13,153).")
+    overlaps: str = _f("longest", "Which of overlapping candidate mentions above the threshold is kept: the "
+                                  "'longest' first (ties by score) or the highest 'score' first. A span classifier scores "
+                                  "'York' about as high as 'New York': longest first measured far better on Re-DocRED "
+                                  "(README).", choices=("longest", "score"))
+    nested_mentions: bool = _f(False, "Also keep a candidate nested inside (or around) a kept mention; never two that "
+                                      "cross. Re-DocRED dev has 21 nested mentions of 13,153.")
     coref_threshold: float = _f(0.5, "Two clusters merge when their linkage probability reaches this.")
     linkage: str = _f("average", "Agglomerative clustering of mentions into entities by pair probability: 'single' "
                                  "(any pair), 'average' (mean over pairs) or 'complete' (every pair, JEREX's).",

@@ -121,7 +121,7 @@ class JointModel(DocREModel):
             unknown = {gold.spans[k] for k in kept if gold.types[k] <= 0}
             candidates = [s for s in enumerate_spans(v.sent_bounds, v.word_start, cfg.max_span_width)
                           if s not in unknown]
-            spans, labels = sample_training_spans(candidates, targets, cfg.neg_spans)
+            spans, labels = sample_training_spans(candidates, targets, cfg.neg_spans, cfg.overlap_negatives)
             if spans and cfg.loss_mention > 0:
                 span_logits.append(self.spans(self.spans.represent(h, spans, start, end)))
                 span_labels.append(torch.tensor(labels, dtype=torch.long, device=device))
@@ -155,7 +155,7 @@ class JointModel(DocREModel):
             probs.append(torch.softmax(self.spans(self.spans.represent(hidden, chunk, start, end)).float(), -1))
         probs_all = torch.cat(probs, 0).cpu() if probs else torch.zeros(0, len(self.entity_types) + 1)  # [S, T+1]
         scores = (1.0 - probs_all[:, 0]).tolist()
-        keep = select_mentions(candidates, scores, cfg.mention_threshold, cfg.nested_mentions)
+        keep = select_mentions(candidates, scores, cfg.mention_threshold, cfg.nested_mentions, cfg.overlaps)
         mentions = [candidates[i] for i in keep]
         type_probs = probs_all[keep, 1:]
         type_probs = type_probs / type_probs.sum(-1, keepdim=True).clamp(min=1e-12)  # [M, T]

@@ -46,14 +46,39 @@ def test_negative_sampling_keeps_every_gold_span_and_samples_the_rest():
     assert len(all_spans) == 50 and sum(1 for x in all_labels if x == 0) == 48
 
 
-def test_mentions_are_decoded_by_score_without_overlap():
+def test_overlap_negatives_add_every_candidate_overlapping_a_gold_mention():
+    cands = [(i, j) for i in range(6) for j in range(i + 1, min(6, i + 3) + 1)]  # width <= 3 in 6 words
+    gold = {(1, 3): 1}
+    spans, labels = sample_training_spans(cands, gold, neg_spans=0, overlap_negatives=True)
+    assert spans[0] == (1, 3) and labels == [1] + [0] * (len(spans) - 1)
+    assert set(spans[1:]) == {s for s in cands if s != (1, 3) and s[0] < 3 and 1 < s[1]}
+    assert (3, 4) not in spans and (0, 1) not in spans  # touching is not overlapping
+    spans, _ = sample_training_spans(cands, gold, neg_spans=2, overlap_negatives=True)
+    assert len([s for s in spans[1:] if not (s[0] < 3 and 1 < s[1])]) == 2
+
+
+def test_overlapping_mentions_are_resolved_by_score():
     spans = [(0, 2), (1, 2), (1, 3), (4, 5), (5, 7)]
     scores = [0.9, 0.95, 0.6, 0.4, 0.7]
     # (1,2) wins over (0,2) and (1,3); (4,5) is under the threshold
-    assert select_mentions(spans, scores, 0.5, nested=False) == [1, 4]
+    assert select_mentions(spans, scores, 0.5, nested=False, prefer="score") == [1, 4]
     # nested: (0,2) holds (1,2); (1,3) crosses (0,2) and is dropped
-    assert select_mentions(spans, scores, 0.5, nested=True) == [0, 1, 4]
-    assert select_mentions(spans, scores, 0.99, nested=False) == []
+    assert select_mentions(spans, scores, 0.5, nested=True, prefer="score") == [0, 1, 4]
+    assert select_mentions(spans, scores, 0.99, nested=False, prefer="score") == []
+
+
+def test_overlapping_mentions_are_resolved_longest_first():
+    # "New York City" beside "York" and "New York": the longest above the threshold wins, whatever its score
+    spans = [(0, 1), (0, 2), (0, 3), (1, 2), (3, 4)]
+    scores = [0.6, 0.8, 0.55, 0.9, 0.7]
+    assert select_mentions(spans, scores, 0.5, nested=False) == [2, 4]
+    assert select_mentions(spans, scores, 0.56, nested=False) == [1, 4]  # (0,3) is under the threshold
+    # equal lengths: the higher score first
+    assert select_mentions([(0, 2), (1, 3)], [0.6, 0.7], 0.5, nested=False) == [1]
+    # nested: the long span first, then the parts inside it
+    assert select_mentions(spans, scores, 0.5, nested=True) == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError):
+        select_mentions(spans, scores, 0.5, nested=False, prefer="shortest")
 
 
 # ---------------------------------------------------------------------------- coreference
