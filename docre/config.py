@@ -123,6 +123,8 @@ class EndToEndConfig:
     linkage: str = _f("average", "Agglomerative clustering of mentions into entities by pair probability: 'single' "
                                  "(any pair), 'average' (mean over pairs) or 'complete' (every pair, JEREX's).",
                       choices=("single", "average", "complete"))
+    lr: float = _f(1e-3, "AdamW learning rate of the mention and coreference layers (small MLPs: at ATLOP's 1e-4 for "
+                         "new layers they barely learned to use exact string matches within 2 Re-DocRED epochs; README).")
     loss_mention: float = _f(1.0, "Weight of the mention detection/typing loss (cross-entropy over sampled spans).")
     loss_coref: float = _f(1.0, "Weight of the coreference loss (binary cross-entropy over gold mention pairs).")
     loss_relation: float = _f(1.0, "Weight of the relation head's loss (trained on gold entities).")
@@ -229,7 +231,7 @@ _MINIMUM: dict[str, float] = {
     "train.batch_size": 1, "train.eval_batch_size": 1, "train.grad_accum_steps": 1, "train.num_threads": 0,
     "train.max_steps": 0, "train.eval_every": 0, "train.length_buckets": 0, "logging.log_every": 1,
     "e2e.max_span_width": 1, "e2e.width_emb_size": 1, "e2e.neg_spans": -1, "e2e.hidden_size": 1, "e2e.chunk_size": 1,
-    "e2e.loss_mention": 0, "e2e.loss_coref": 0, "e2e.loss_relation": 0,
+    "e2e.loss_mention": 0, "e2e.loss_coref": 0, "e2e.loss_relation": 0, "e2e.lr": 0,
 }
 
 

@@ -71,9 +71,10 @@ class JointModel(DocREModel):
         self.coref = CorefScorer(self.spans.span_size, config.e2e)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        """As :class:`DocREModel`'s; the span classifier and the coreference scorer are new layers."""
+        """As :class:`DocREModel`'s, plus ``e2e``: the span classifier and the coreference scorer
+        (learning rate ``e2e.lr``)."""
         groups = super().parameter_groups()
-        groups["new"] = list(groups.get("new", [])) + list(self.spans.parameters()) + list(self.coref.parameters())
+        groups["e2e"] = list(self.spans.parameters()) + list(self.coref.parameters())
         return groups
 
     # ------------------------------------------------------------------ training

@@ -95,7 +95,7 @@ def linear_warmup_decay(optimizer: torch.optim.Optimizer, warmup: int, total: in
 
 def make_optimizer(model: DocREModel, config: Config) -> torch.optim.Optimizer:
     lrs = {"encoder": config.train.lr_encoder, "new": config.train.lr_new, "omega": config.kmgre.omega_lr,
-           "key_encoder": config.train.lr_encoder}
+           "key_encoder": config.train.lr_encoder, "e2e": config.e2e.lr}
     groups = []
     for name, params in model.parameter_groups().items():
         params = [p for p in params if p.requires_grad]

@@ -56,6 +56,18 @@ def test_saved_model_is_a_joint_model_and_extracts_the_same(trained_joint, tmp_p
     assert extract_chunk(again, tok, text) == before
 
 
+def test_mention_and_coreference_layers_have_their_own_learning_rate(tiny_encoder_dir):
+    from docre.training.trainer import make_optimizer
+
+    model, _ = _untrained(tiny_encoder_dir)
+    model.config.e2e.lr = 3e-3
+    groups = {g["name"]: g for g in make_optimizer(model, model.config).param_groups}
+    assert groups["e2e"]["lr"] == 3e-3 and groups["new"]["lr"] == model.config.train.lr_new
+    e2e = {id(p) for p in groups["e2e"]["params"]}
+    assert e2e == {id(p) for p in [*model.spans.parameters(), *model.coref.parameters()]}
+    assert not e2e & {id(p) for p in groups["new"]["params"]} and not e2e & {id(p) for p in groups["encoder"]["params"]}
+
+
 def test_joint_model_needs_an_entity_type_inventory(tiny_encoder_dir):
     with pytest.raises(ConfigError, match="entity_types"):
         _untrained(tiny_encoder_dir, types=[])
