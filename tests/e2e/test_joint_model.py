@@ -94,6 +94,18 @@ def test_training_loss_adds_weighted_mention_and_coreference_losses(tiny_encoder
     assert "loss_mention" not in model(batch).stats
 
 
+def test_kmgre_head_in_a_joint_model(tiny_encoder_dir, one_thread):
+    """KMGRE's phases: extraction losses join every phase that trains the encoder, not the E-step."""
+    docs = read_documents(sample_path("train.json"))[:2]
+    model, tok = _untrained(tiny_encoder_dir, head="kmgre")
+    batch = _batch(model, tok, docs)
+    model.train()
+    for phase, with_extraction in (("warmup", True), ("joint", True), ("m", True), ("e", False)):
+        out = model(batch, phase=phase)
+        assert ("loss_mention" in out.stats) == with_extraction, phase
+        assert torch.isfinite(out.loss)
+
+
 def test_without_markers_one_pass_gives_the_relation_logits_of_a_second(tiny_encoder_dir, one_thread):
     """data.entity_markers false: the relation logits computed from the mention-detection pass equal those of
     a separate forward over the same (markerless) features."""
@@ -152,13 +164,13 @@ def test_select_metric_e2e_needs_the_end_to_end_task(tiny_encoder_dir):
 
 # ---------------------------------------------------------------------------- helpers
 def _untrained(encoder_dir: Path, types=("LOC", "MISC", "NUM", "ORG", "PER", "TIME"), dropout: float = 0.1,
-               markers: bool = True):
+               markers: bool = True, head: str = "atlop"):
     from docre.config import load_config
     from docre.data.relations import RelationInventory
 
     cfg = load_config(overrides={"model.encoder": str(encoder_dir), "model.emb_size": 32, "model.block_size": 8,
                                  "model.task": "end_to_end", "e2e.entity_types": ",".join(types),
-                                 "e2e.dropout": dropout, "data.entity_markers": markers})
+                                 "e2e.dropout": dropout, "data.entity_markers": markers, "model.head": head})
     tok = load_tokenizer(str(encoder_dir))
     torch.manual_seed(0)
     rel = RelationInventory.from_file(sample_path("relations.json"))
