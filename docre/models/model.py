@@ -78,7 +78,14 @@ class DocREModel(nn.Module):
     def build(cls, config: Config, relations: RelationInventory, tokenizer: Any,
               encoder_module: Optional[nn.Module] = None, encoder_config: Any = None) -> "DocREModel":
         """Build from a config: the encoder's pretrained weights (or ``encoder_module`` /
-        an untrained model from ``encoder_config``) and a fresh head."""
+        an untrained model from ``encoder_config``) and a fresh head.
+
+        ``model.task = end_to_end`` builds a :class:`docre.e2e.model.JointModel` (this model
+        plus mention detection and coreference), which saves and loads the same way."""
+        if config.model.task == "end_to_end" and cls is DocREModel:
+            from docre.e2e.model import JointModel
+
+            return JointModel.build(config, relations, tokenizer, encoder_module, encoder_config)
         mc = config.model
         if encoder_module is None:
             encoder_module = load_pretrained_encoder(resolve_encoder_path(mc.encoder), mc.attention,

@@ -69,8 +69,12 @@ def load_split(path: str, rng: str, tokenizer: Any, relations: RelationInventory
     docs = read_documents(path, relations=relations if validate_relations else None, require_labels=require_labels)
     docs = [docs[i] for i in parse_range(rng, len(docs))]
     feats = load_features(docs, hash_of(path), tokenizer, relations, config.data.max_seq_length, cache_dir,
-                          progress=config.logging.progress)
+                          progress=config.logging.progress, markers=config.data.entity_markers)
     report_truncation(feats, f"{path}[{rng}]" if rng else path, config.data.max_seq_length)
+    if config.model.task == "end_to_end":  # mention spans, types and clusters beside the relation features
+        from docre.e2e.features import attach_span_features
+
+        feats = attach_span_features(docs, feats, tokenizer, relations, config)
     return Split(Path(path), docs, feats)
 
 
@@ -92,7 +96,7 @@ def linear_warmup_decay(optimizer: torch.optim.Optimizer, warmup: int, total: in
 
 def make_optimizer(model: DocREModel, config: Config) -> torch.optim.Optimizer:
     lrs = {"encoder": config.train.lr_encoder, "new": config.train.lr_new, "omega": config.kmgre.omega_lr,
-           "key_encoder": config.train.lr_encoder}
+           "key_encoder": config.train.lr_encoder, "e2e": config.e2e.lr}
     groups = []
     for name, params in model.parameter_groups().items():
         params = [p for p in params if p.requires_grad]
@@ -106,6 +110,10 @@ def make_optimizer(model: DocREModel, config: Config) -> torch.optim.Optimizer:
 def evaluate_split(model: DocREModel, split: Split, train_docs: Optional[Sequence[Document]], config: Config,
                    dp: Optional[DataParallel] = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Official scores and triples of ``split`` (predicted across the processes of ``dp``)."""
+    if config.model.task == "end_to_end":  # also extracts from the documents' text: e2e_* scores
+        from docre.e2e.training import evaluate_joint_split
+
+        return evaluate_joint_split(model, split.docs, split.features, train_docs, config)
     if dp is None:
         triples, _ = predict(model, split.features, config.train.eval_batch_size, progress=config.logging.progress)
     else:
@@ -167,6 +175,10 @@ def train(config: Config, encoder_config: Any = None, resume: bool = False) -> T
     train_raw = read_documents(dc.train_file, require_labels=True)
     train_raw = [train_raw[i] for i in parse_range(dc.train_range, len(train_raw))]
     relations = build_relations(config, train_raw)
+    if config.model.task == "end_to_end":  # the entity type inventory, from the training mentions
+        from docre.e2e.training import prepare_end_to_end
+
+        prepare_end_to_end(config, train_raw)
     strict = bool(dc.relations_file)
     hash_of = functools.lru_cache(maxsize=None)(file_hash)  # each data file read once for its sha256
     with accelerator.main_process_first():  # several processes: the others then read the feature cache
