@@ -177,6 +177,12 @@ def cmd_extract(args: argparse.Namespace, rest: Sequence[str]) -> int:
 
 def _pipeline(args: argparse.Namespace, device: Optional[str] = None, progress: bool = True):
     from docre.pipeline import Pipeline
+    from docre.utils.memory import bound_heap
+
+    try:  # prediction over many documents: resident memory stays flat (docre/utils/memory.py)
+        bound_heap()
+    except ValueError as exc:
+        raise DocreError(str(exc)) from None
 
     chunk = {"chunk_size": args.chunk_size} if getattr(args, "chunk_size", None) else {}
     return Pipeline.from_dir(args.model, device=device or args.device, batch_size=args.batch_size,
