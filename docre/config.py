@@ -75,7 +75,10 @@ class KMGREConfig:
     key_encoder: str = _f("shared", "Encoder of the key-instance classifier: 'shared' (one encoder, the classifier's "
                                     "gradients do not reach it) or 'separate' (a second pretrained encoder).",
                           choices=("shared", "separate"))
-    na_policy: str = _f("threshold_class", "E-step pseudo labels for NA entity pairs.",
+    na_policy: str = _f("skip", "E-step pseudo labels for NA entity pairs: 'skip' (NA pairs left out of omega's "
+                                "loss; the default, chosen by the seed study in the README), 'threshold_class' "
+                                "(class 0 is their gold class: the paper's reading), 'all_key' (every mention "
+                                "pair of an NA entity pair is a key instance).",
                         choices=("threshold_class", "all_key", "skip"))
     alpha: float = _f(0.25, "Focal loss alpha (weight of key instances).")
     gamma: float = _f(2.0, "Focal loss gamma.")
