@@ -116,11 +116,16 @@ class RunGroup:
             return cls(name or path.name, path, {run.seed: run})
         if not path.is_dir():
             raise DocreError(f"{path}: no such run directory")
-        runs = {}
+        runs, waiting = {}, []
         for sub in sorted(path.glob(f"{SEED_PREFIX}*")):
             if (sub / "config.json").is_file():
+                if not (sub / "dev_predictions.json").is_file():  # still training: nothing to compare yet
+                    waiting.append(sub.name)
+                    continue
                 run = Run.load(sub)
                 runs[run.seed] = run
+        if waiting:
+            logger.warning("%s: %s not evaluated on the dev set yet, left out", path, ", ".join(waiting))
         if not runs:
             raise DocreError(f"{path}: neither a run directory (config.json) nor a directory of "
                              f"{SEED_PREFIX}<N>/ runs (docre train --seeds)")

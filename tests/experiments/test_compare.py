@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -101,6 +102,18 @@ def test_compare_groups_summarises_seeds_and_pairs_them(seed_groups):
     assert "paired difference in F1 against slow" in text and "fast - slow" in text and "F1 by mention_pairs" in text
     same = compare_groups([fast, RunGroup.load(root / "fast", name="again")], samples=200)
     assert same.differences[0].diff == 0.0 and same.differences[0].low == same.differences[0].high == 0.0
+
+
+def test_a_seed_still_training_is_left_out_with_a_warning(seed_groups, tmp_path, caplog):
+    root, _ = seed_groups
+    group = tmp_path / "group"
+    shutil.copytree(root / "fast", group)
+    (group / "seed3").mkdir()  # a seed that has started but not evaluated yet
+    shutil.copy(group / "seed1" / "config.json", group / "seed3" / "config.json")
+    with caplog.at_level(logging.WARNING, logger="docre"):
+        loaded = RunGroup.load(group)
+    assert loaded.seeds == [1, 2]
+    assert "seed3 not evaluated on the dev set yet" in caplog.text
 
 
 def test_cli_compare_prints_and_writes_json(seed_groups, tmp_path, capsys):
