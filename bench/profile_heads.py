@@ -73,9 +73,23 @@ def _head_loss(out: Any) -> Any:
     return sum(lg.sum() for lg in out.logits)
 
 
+def _profiled(model: Any, full: Any, head: Any, batches: list, top: int) -> tuple[dict[str, float], str]:
+    """The profiler over ``batches``: the whole step split into its ranges, and the head alone's top entries."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof, _ranges(model):
+        for b in batches:
+            full(b)
+    ranges = _range_totals(prof)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for b in batches:
+            head(b)
+    return ranges, prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top)
+
+
 def run(args: argparse.Namespace, head_name: str) -> dict[str, Any]:
     import torch
-    from torch.profiler import ProfilerActivity, profile, record_function
+    from torch.profiler import record_function
 
     from docre.config import load_config
     from docre.data import RelationInventory, read_documents
@@ -165,14 +179,8 @@ def run(args: argparse.Namespace, head_name: str) -> dict[str, Any]:
         t = timed({"encoder": train_encoder, "full": train_full, "head": train_head}, train_batches, True)
         out["train"] = t
         if args.profile_batches > 0:
-            with profile(activities=[ProfilerActivity.CPU]) as prof, _ranges(model):
-                for b in train_batches[: args.profile_batches]:
-                    train_full(b)
-            out["train_ranges"] = _range_totals(prof)
-            with profile(activities=[ProfilerActivity.CPU]) as prof:
-                for b in train_batches[: args.profile_batches]:
-                    train_head(b)
-            out["train_profile"] = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.top)
+            out["train_ranges"], out["train_profile"] = _profiled(model, train_full, train_head,
+                                                                  train_batches[: args.profile_batches], args.top)
     if "infer" in args.modes:
         model.eval()
         with torch.inference_mode():
@@ -181,14 +189,8 @@ def run(args: argparse.Namespace, head_name: str) -> dict[str, Any]:
             t = timed({"encoder": infer_encoder, "full": infer_full, "head": infer_head}, infer_batches, False)
             out["infer"] = t
             if args.profile_batches > 0:
-                with profile(activities=[ProfilerActivity.CPU]) as prof, _ranges(model):
-                    for b in infer_batches[: args.profile_batches]:
-                        infer_full(b)
-                out["infer_ranges"] = _range_totals(prof)
-                with profile(activities=[ProfilerActivity.CPU]) as prof:
-                    for b in infer_batches[: args.profile_batches]:
-                        infer_head(b)
-                out["infer_profile"] = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.top)
+                out["infer_ranges"], out["infer_profile"] = _profiled(model, infer_full, infer_head,
+                                                                      infer_batches[: args.profile_batches], args.top)
         t0 = time.perf_counter()
         predict(model, feats, batch_size=args.batch_size)
         out["predict_docs_per_s"] = len(feats) / (time.perf_counter() - t0)
