@@ -10,6 +10,7 @@ from docre.data.documents import Document
 from docre.data.features import featurize_documents, report_truncation
 from docre.data.reader import documents_from_json, read_documents
 from docre.models.model import DocREModel
+from docre.models.precision import check_precision
 from docre.streaming import (DEFAULT_CHUNK_SIZE, DocumentSource, Prediction, Processes, open_documents,
                              ordered_records, predict_documents, progress_bar, shard_size)
 
@@ -30,8 +31,10 @@ class Pipeline:
     """
 
     def __init__(self, model: DocREModel, tokenizer: Any, batch_size: int = 8, progress: bool = False,
-                 max_seq_length: Optional[int] = None, chunk_size: int = DEFAULT_CHUNK_SIZE):
+                 max_seq_length: Optional[int] = None, chunk_size: int = DEFAULT_CHUNK_SIZE, precision: str = "fp32"):
         self.model, self.tokenizer = model, tokenizer
+        # fp32 | bf16 | fp16: autocast for every prediction the model makes (docre.models.precision)
+        model.inference_precision = check_precision(precision, next(model.parameters()).device)
         self.batch_size, self.progress = batch_size, progress
         # subwords per document (0: whole documents through sliding windows); default: as trained
         self.max_seq_length = model.config.data.max_seq_length if max_seq_length is None else max_seq_length
@@ -42,11 +45,14 @@ class Pipeline:
     @classmethod
     def from_dir(cls, directory: str | Path, device: Optional[str] = None, batch_size: int = 8,
                  progress: bool = False, max_seq_length: Optional[int] = None,
-                 chunk_size: int = DEFAULT_CHUNK_SIZE) -> "Pipeline":
-        """Load a model directory written by ``docre train`` (safetensors + JSON, no pickle)."""
+                 chunk_size: int = DEFAULT_CHUNK_SIZE, precision: str = "fp32") -> "Pipeline":
+        """Load a model directory written by ``docre train`` (safetensors + JSON, no pickle).
+
+        ``precision``: ``fp32`` (default), ``bf16`` or ``fp16`` (GPU only) autocast for prediction."""
         dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        check_precision(precision, dev)  # before the model loads
         model, tok = DocREModel.load(directory, device=dev)
-        return cls(model, tok, batch_size, progress, max_seq_length, chunk_size)
+        return cls(model, tok, batch_size, progress, max_seq_length, chunk_size, precision)
 
     @property
     def relations(self):

@@ -218,8 +218,9 @@ def extract_chunk(model: JointModel, tokenizer: Any, items: Sequence[tuple[str, 
                   for i, ((doc_id, _), tt) in enumerate(zip(items, texts))]
     plain = featurize_documents(plain_docs, tokenizer, relations, max_seq_length, markers=False)
     views = [span_view(d, f, None, own_ids=False) for d, f in zip(plain_docs, plain)]
-    encoded = model.encode_span_views(views, [f.input_ids for f in plain])
-    found = [model.predict_entities(enc.hidden, v) for enc, v in zip(encoded, views)]
+    with model.precision_scope():  # --precision: autocast for the encoder pass and the span scorer
+        encoded = model.encode_span_views(views, [f.input_ids for f in plain])
+        found = [model.predict_entities(enc.hidden, v) for enc, v in zip(encoded, views)]
     docs = [document_from_entities(d.title, tt, v, f, d.index) for d, tt, v, f in zip(plain_docs, texts, views, found)]
     markers = model.config.data.entity_markers
     feats = featurize_documents(docs, tokenizer, relations, max_seq_length, markers=markers)
@@ -228,7 +229,8 @@ def extract_chunk(model: JointModel, tokenizer: Any, items: Sequence[tuple[str, 
     if markers:
         logits = model(batch, phase="eval").logits
     else:
-        logits = model.relation_logits_from_span_pass(encoded, views, batch)
+        with model.precision_scope():
+            logits = model.relation_logits_from_span_pass(encoded, views, batch)
     records = []
     for (doc_id, text), doc, feat, lg, f in zip(items, docs, feats, logits, found):
         triples = triples_from_logits(feat, lg, relations, model.config.model.num_labels)

@@ -180,7 +180,8 @@ def run_inspect(args: argparse.Namespace) -> int:
     docs: Any = select_from_file(iter_documents(args.data), args.doc) if args.doc else \
         open_documents(args.data, progress=progress)
     pipe = Pipeline.from_dir(args.model, device=procs.device or args.device, batch_size=args.batch_size,
-                             progress=progress, chunk_size=getattr(args, "chunk_size", None) or DEFAULT_CHUNK_SIZE)
+                             progress=progress, chunk_size=getattr(args, "chunk_size", None) or DEFAULT_CHUNK_SIZE,
+                             precision=getattr(args, "precision", "fp32"))
     _check_filters(pipe.model, args.only, args.relation, args.top_k)
     meta = {"model": str(args.model), "data": str(args.data), "head": pipe.model.config.model.head,
             "filters": {"only": args.only, "relation": args.relation, "top_k": args.top_k}}

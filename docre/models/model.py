@@ -7,10 +7,11 @@ network and no pickle.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ContextManager, Optional
 
 import torch
 from torch import nn
@@ -23,6 +24,7 @@ from docre.errors import ConfigError, DocreError, ModelDirError
 from docre.models.batch import Batch, HeadOutput
 from docre.models.encoder import DocumentEncoder, load_pretrained_encoder, resolve_encoder_path
 from docre.models.heads.registry import build_head
+from docre.models.precision import autocast_for
 from docre.utils.io import atomic_path, atomic_write_json
 
 logger = logging.getLogger(__name__)
@@ -57,12 +59,21 @@ class DocREModel(nn.Module):
         self.head = head
         self.config = config
         self.relations = relations
+        #: precision of prediction in eval mode (:mod:`docre.models.precision`); training: accelerate's
+        self.inference_precision = "fp32"
+
+    def precision_scope(self) -> ContextManager:
+        """Autocast for ``inference_precision`` in eval mode; nothing in training or at fp32."""
+        if self.training or self.inference_precision == "fp32":
+            return contextlib.nullcontext()
+        return autocast_for(self.inference_precision, next(self.parameters()).device)
 
     def forward(self, batch: Batch, phase: str = "joint", return_details: bool = False) -> HeadOutput:
-        needs_grad = getattr(self.head, "encoder_needs_grad", lambda p: True)(phase)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and needs_grad):
-            encoded = self.encoder(batch.input_ids, batch.mention_pos)
-        return self.head(encoded, batch, phase=phase, return_details=return_details)
+        with self.precision_scope():
+            needs_grad = getattr(self.head, "encoder_needs_grad", lambda p: True)(phase)
+            with torch.set_grad_enabled(torch.is_grad_enabled() and needs_grad):
+                encoded = self.encoder(batch.input_ids, batch.mention_pos)
+            return self.head(encoded, batch, phase=phase, return_details=return_details)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameters by learning-rate group: 'encoder' (pretrained), 'new' (head), and any

@@ -128,6 +128,27 @@ def test_pipeline_extract(trained_joint, one_thread):
         pipe.extract("   \n")
 
 
+def test_extract_in_bf16_runs_the_encoder_in_bfloat16_and_finds_the_same_mentions(trained_joint, one_thread):
+    model = trained_joint.model
+    seen: set = set()
+    hooks = [m.register_forward_hook(lambda mod, inp, out: seen.add(out.dtype))
+             for m in model.encoder.modules() if isinstance(m, torch.nn.Linear)]
+    try:
+        ref = Pipeline(model, trained_joint.tokenizer).extract(TEXT, id="a")
+        assert seen == {torch.float32}
+        seen.clear()
+        low = Pipeline(model, trained_joint.tokenizer, precision="bf16").extract(TEXT, id="a")
+        assert seen == {torch.bfloat16}
+    finally:
+        for h in hooks:
+            h.remove()
+        model.inference_precision = "fp32"  # the shared model goes back as it came
+    _check_record(low, TEXT)
+    spans = lambda rec: {tuple(m["char_span"]) for e in rec["vertexSet"] for m in e}  # noqa: E731
+    assert len(spans(ref)) >= 2
+    assert len(spans(ref) & spans(low)) >= 0.8 * len(spans(ref))
+
+
 def test_repeated_ids_are_refused(trained_joint):
     with pytest.raises(DataError, match="id used by an earlier"):
         list(extract_records(trained_joint.model, trained_joint.tokenizer, [("a", "x ."), ("a", "y .")]))
