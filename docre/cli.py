@@ -194,8 +194,9 @@ def _add_precision(parser: argparse.ArgumentParser) -> None:
     from docre.models.precision import PRECISIONS
 
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="fp32 (default) | bf16 (autocast; about 2x on CPUs with AMX and on GPUs, predictions "
-                             "may differ where a logit is within rounding of the threshold) | fp16 (GPU only)")
+                        help="fp32 (default) | bf16 (autocast, for GPUs; on the CPU measured no faster over many documents "
+                             "and with 1.5-2.6x the memory; predictions may differ where a logit is within "
+                             "rounding of the threshold) | fp16 (GPU only)")
 
 
 def cmd_predict(args: argparse.Namespace, rest: Sequence[str]) -> int:

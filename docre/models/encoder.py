@@ -30,6 +30,8 @@ from docre.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 MINILM_ALIAS = "minilm"
+#: under autocast (--precision bf16/fp16) encoder inputs are padded to a multiple of this many subwords
+AUTOCAST_WIDTH_MULTIPLE = 64
 
 
 def resolve_encoder_path(name: str) -> str:
@@ -157,6 +159,11 @@ class DocumentEncoder(nn.Module):
         device = next(self.model.parameters()).device
         windows, meta = self._make_windows(input_ids)
         width = max(w.numel() for w in windows)
+        if torch.is_autocast_enabled(device.type):
+            # prediction under --precision: a few padded widths instead of one per batch, so that the
+            # low-precision kernels (oneDNN's on the CPU) are built for a handful of shapes, not every batch
+            width = min(-(-width // AUTOCAST_WIDTH_MULTIPLE) * AUTOCAST_WIDTH_MULTIPLE,
+                        max(width, self.window))
         ids = torch.full((len(windows), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(windows), width), dtype=torch.long)
         for i, w in enumerate(windows):

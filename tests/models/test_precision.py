@@ -118,3 +118,24 @@ def test_cli_refuses_fp16_on_cpu_with_one_line(model_dir: Path, tmp_path: Path, 
     assert rc != 0
     assert "fp16 needs a GPU" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_bilinear_low_precision_weight_copy_follows_weight_updates() -> None:
+    from docre.models.bilinear import GroupBilinear
+
+    torch.manual_seed(0)
+    g = GroupBilinear(16, 4, 5)
+    zh, zt = torch.randn(7, 16).bfloat16(), torch.randn(7, 16).bfloat16()
+
+    def expected() -> torch.Tensor:
+        w, b = g.linear.weight.detach().bfloat16().float(), g.linear.bias.detach().bfloat16().float()
+        feats = (zh.float().view(-1, 4, 4, 1) * zt.float().view(-1, 4, 1, 4)).reshape(7, 64)
+        return feats @ w.t() + b
+
+    with torch.no_grad():
+        first = g(zh, zt).float()
+        assert torch.allclose(first, expected(), rtol=2e-2, atol=5e-2)
+        g.linear.weight.mul_(-2.0)  # an in-place update (as an optimizer step) must not be served stale
+        second = g(zh, zt).float()
+    assert torch.allclose(second, expected(), rtol=2e-2, atol=5e-2)
+    assert not torch.allclose(first, second, atol=1e-1)
