@@ -116,16 +116,22 @@ class RunGroup:
             return cls(name or path.name, path, {run.seed: run})
         if not path.is_dir():
             raise DocreError(f"{path}: no such run directory")
-        runs, waiting = {}, []
+        runs, waiting, unfinished = {}, [], []
         for sub in sorted(path.glob(f"{SEED_PREFIX}*")):
             if (sub / "config.json").is_file():
                 if not (sub / "dev_predictions.json").is_file():  # still training: nothing to compare yet
                     waiting.append(sub.name)
                     continue
                 run = Run.load(sub)
+                if not run.finished:  # its best so far is an early epoch: it would drag the mean down
+                    unfinished.append(sub.name)
+                    continue
                 runs[run.seed] = run
         if waiting:
             logger.warning("%s: %s not evaluated on the dev set yet, left out", path, ", ".join(waiting))
+        if unfinished:
+            logger.warning("%s: %s still training (or interrupted: the same `docre train --seeds` command resumes "
+                           "it), left out", path, ", ".join(unfinished))
         if not runs:
             raise DocreError(f"{path}: neither a run directory (config.json) nor a directory of "
                              f"{SEED_PREFIX}<N>/ runs (docre train --seeds)")

@@ -116,6 +116,20 @@ def test_a_seed_still_training_is_left_out_with_a_warning(seed_groups, tmp_path,
     assert "seed3 not evaluated on the dev set yet" in caplog.text
 
 
+def test_a_seed_evaluated_but_not_finished_is_left_out(seed_groups, tmp_path, caplog):
+    root, _ = seed_groups
+    group = tmp_path / "group"
+    shutil.copytree(root / "fast", group)
+    metrics = group / "seed2" / "metrics.jsonl"
+    lines = [ln for ln in metrics.read_text().splitlines() if "best_epoch" not in ln]  # killed before the end
+    metrics.write_text("\n".join(lines) + "\n")
+    with caplog.at_level(logging.WARNING, logger="docre"):
+        loaded = RunGroup.load(group)
+    assert loaded.seeds == [1]
+    assert "seed2 still training" in caplog.text
+    assert RunGroup.load(group / "seed2").seeds == [2]  # named on its own, a run is still read
+
+
 def test_cli_compare_prints_and_writes_json(seed_groups, tmp_path, capsys):
     root, _ = seed_groups
     out = tmp_path / "cmp.json"
