@@ -96,9 +96,11 @@ class KMGREConfig:
     key_emb_size: int = _f(256, "Size of the key-instance classifier's own head/tail extractors (the paper does "
                                 "not state it; smaller than model.emb_size keeps omega cheap).")
     omega_lr: float = _f(1e-4, "Learning rate of the key-instance classifier (omega).")
-    add_entity_logit: bool = _f(False, "Not in the paper: add ATLOP's entity-level logit (entity pooling of all "
-                                       "mentions, the same extractor and group bilinear) to the key pairs' fused "
-                                       "logit, so K refines the entity-level evidence instead of replacing it.")
+    add_entity_logit: bool = _f(True, "Not in the paper: add ATLOP's entity-level logit (entity pooling of all "
+                                      "mentions, the same extractor and group bilinear) to the key pairs' fused "
+                                      "logit, so K refines the entity-level evidence instead of replacing it. The "
+                                      "default, chosen by the seed study in the README (+2.2 F1 over ATLOP, +2.6 "
+                                      "over the key pairs alone); false: the paper's fusion.")
     omega_to_encoder: bool = _f(False, "Not in the paper: with the shared encoder, let the key-instance "
                                        "classifier's loss reach the encoder (by default its inputs are detached).")
 

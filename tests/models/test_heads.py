@@ -251,7 +251,8 @@ def _expected_key(p: torch.Tensor, pair_index: torch.Tensor, n_pairs: int, xi: f
 def test_kmgre_eval_logits_fuse_exactly_the_key_set(tiny_encoder_dir: Path, tokenizer: Any,
                                                     relations: RelationInventory, features: list[DocFeatures],
                                                     fusion: str) -> None:
-    model, cfg = _build(tiny_encoder_dir, tokenizer, relations, **{"model.head": "kmgre", "kmgre.fusion": fusion})
+    model, cfg = _build(tiny_encoder_dir, tokenizer, relations, **{"model.head": "kmgre", "kmgre.fusion": fusion,
+                                                                    "kmgre.add_entity_logit": False})
     model.head.em_started.fill_(True)  # as after the warm-up: inference fuses key mention pairs
     model.head.set_tau(0.9)
     out = _eval_details(model, features, relations)
@@ -314,7 +315,8 @@ def test_kmgre_entity_warmup_predicts_at_entity_level(tiny_encoder_dir: Path, to
 def test_kmgre_pairs_warmup_fuses_all_mention_pairs(tiny_encoder_dir: Path, tokenizer: Any,
                                                     relations: RelationInventory,
                                                     features: list[DocFeatures]) -> None:
-    model, _ = _build(tiny_encoder_dir, tokenizer, relations, **{"model.head": "kmgre", "kmgre.warmup_mode": "pairs"})
+    model, _ = _build(tiny_encoder_dir, tokenizer, relations, **{"model.head": "kmgre", "kmgre.warmup_mode": "pairs",
+                                                                    "kmgre.add_entity_logit": False})
     model.train()
     with torch.no_grad():
         out = model(_batch(features[:1], relations), phase="warmup", return_details=True)
