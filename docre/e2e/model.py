@@ -78,12 +78,8 @@ class JointModel(DocREModel):
         return groups
 
     # ------------------------------------------------------------------ training
-    def forward(self, batch: Batch, phase: str = "joint", return_details: bool = False) -> HeadOutput:
-        """The relation model's output; in training, with the mention and coreference losses added."""
-        with self.precision_scope():
-            return self._forward(batch, phase, return_details)
-
     def _forward(self, batch: Batch, phase: str, return_details: bool) -> HeadOutput:
+        """The relation model's output; in training, with the mention and coreference losses added."""
         needs_grad = getattr(self.head, "encoder_needs_grad", lambda p: True)(phase)
         with torch.set_grad_enabled(torch.is_grad_enabled() and needs_grad):
             encoded = self.encoder(batch.input_ids, batch.mention_pos)

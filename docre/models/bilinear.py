@@ -1,6 +1,8 @@
 """ATLOP's group bilinear classifier, computed in bounded chunks of pairs."""
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -123,6 +125,7 @@ class GroupBilinear(nn.Module):
             raise ValueError("emb_size must be a multiple of block_size")
         self.emb_size, self.block_size, self.chunk_size = emb_size, block_size, chunk_size
         self.linear = nn.Linear(emb_size * block_size, num_classes)
+        self._cast_cache: Optional[tuple] = None  # (key, weight, bias) in a low precision (_cast_weight)
 
     def forward(self, zh: torch.Tensor, zt: torch.Tensor) -> torch.Tensor:
         """zh, zt: ``[n_pairs, emb_size]`` -> logits ``[n_pairs, num_classes]``."""
@@ -142,7 +145,7 @@ class GroupBilinear(nn.Module):
         if torch.is_grad_enabled():
             return weight.to(dtype), bias.to(dtype)
         key = (dtype, weight.data_ptr(), weight._version, bias._version)
-        cached = getattr(self, "_cast_cache", None)
+        cached = self._cast_cache
         if cached is None or cached[0] != key:
             cached = (key, weight.detach().to(dtype), bias.detach().to(dtype))
             self._cast_cache = cached

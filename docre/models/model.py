@@ -64,16 +64,20 @@ class DocREModel(nn.Module):
 
     def precision_scope(self) -> ContextManager:
         """Autocast for ``inference_precision`` in eval mode; nothing in training or at fp32."""
-        if self.training or self.inference_precision == "fp32":
+        if self.training:
             return contextlib.nullcontext()
         return autocast_for(self.inference_precision, next(self.parameters()).device)
 
     def forward(self, batch: Batch, phase: str = "joint", return_details: bool = False) -> HeadOutput:
+        """:meth:`_forward` in the prediction precision (:meth:`precision_scope`)."""
         with self.precision_scope():
-            needs_grad = getattr(self.head, "encoder_needs_grad", lambda p: True)(phase)
-            with torch.set_grad_enabled(torch.is_grad_enabled() and needs_grad):
-                encoded = self.encoder(batch.input_ids, batch.mention_pos)
-            return self.head(encoded, batch, phase=phase, return_details=return_details)
+            return self._forward(batch, phase, return_details)
+
+    def _forward(self, batch: Batch, phase: str, return_details: bool) -> HeadOutput:
+        needs_grad = getattr(self.head, "encoder_needs_grad", lambda p: True)(phase)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and needs_grad):
+            encoded = self.encoder(batch.input_ids, batch.mention_pos)
+        return self.head(encoded, batch, phase=phase, return_details=return_details)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameters by learning-rate group: 'encoder' (pretrained), 'new' (head), and any
