@@ -9,6 +9,7 @@ import torch
 from docre.data.documents import Document
 from docre.data.features import featurize_documents, report_truncation
 from docre.data.reader import documents_from_json, read_documents
+from docre.inference import readable_prediction, readable_predictions  # noqa: F401 (re-exported: Pipeline API)
 from docre.models.model import DocREModel
 from docre.models.precision import check_precision
 from docre.streaming import (DEFAULT_CHUNK_SIZE, DocumentSource, Prediction, Processes, open_documents,
@@ -182,31 +183,3 @@ def write_submission(pipe: Pipeline, docs: DocsLike, out: str | Path, zip_path: 
                 for t in triples:
                     writer.add(t)
     return n_docs, writer.count
-
-
-def readable_prediction(doc: Document, triples: Iterable[dict[str, Any]], relations: Any) -> dict[str, Any]:
-    """One document in DocRED format (without gold ``labels``), its ``index`` in the input, and its
-    predicted ``relations``: ``{"h", "t", "r", "relation", "score", "head", "head_type", "tail",
-    "tail_type"}`` (entity indices into ``vertexSet``, relation id and name, ``sigmoid(l_r - l_TH)``
-    score, entity display names and types), highest score first."""
-    rels = []
-    for t in triples:
-        h, tt = doc.entities[t["h_idx"]], doc.entities[t["t_idx"]]
-        rels.append({"h": t["h_idx"], "t": t["t_idx"], "r": t["r"], "relation": relations.name(t["r"]),
-                     "score": t.get("score"), "head": h.name, "head_type": h.type, "tail": tt.name,
-                     "tail_type": tt.type})
-    rels.sort(key=lambda r: -(r["score"] or 0.0))
-    out = doc.to_json()
-    out.pop("labels", None)
-    if isinstance(doc.extra.get("text"), str):  # a document's text travels on (docre data export uses it)
-        out["text"] = doc.extra["text"]
-    return {**out, "index": doc.index, "relations": rels}
-
-
-def readable_predictions(documents: Sequence[Document], triples: Iterable[dict[str, Any]], relations: Any
-                         ) -> list[dict[str, Any]]:
-    """:func:`readable_prediction` of every document, matching triples to documents by title."""
-    by_title: dict[str, list[dict[str, Any]]] = {}
-    for t in triples:
-        by_title.setdefault(t["title"], []).append(t)
-    return [readable_prediction(d, by_title.get(d.title, []), relations) for d in documents]

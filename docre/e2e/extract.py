@@ -27,7 +27,7 @@ from docre.data.documents import Document, Entity, Mention
 from docre.data.features import featurize_documents
 from docre.data.text import TokenizedText, tokenize_text
 from docre.errors import DataError, DataProblem, DocreError
-from docre.inference import triples_from_logits
+from docre.inference import readable_predictions, triples_from_logits
 from docre.models.batch import collate
 from docre.e2e.features import SpanView, span_view
 from docre.e2e.model import JointModel, PredictedEntities
@@ -188,8 +188,6 @@ def document_from_entities(title: str, tt: TokenizedText, view: SpanView, found:
 
 def _record(doc: Document, doc_id: str, text: str, found: PredictedEntities, triples: list[dict[str, Any]],
             relations: Any) -> dict[str, Any]:
-    from docre.pipeline import readable_predictions
-
     rec = readable_predictions([doc], triples, relations)[0]
     for ent, cluster in zip(rec["vertexSet"], found.clusters):
         for m, k in zip(ent, cluster):
