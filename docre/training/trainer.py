@@ -240,8 +240,8 @@ class Trainer:
             self.dev_split = split(dc.dev_file, dc.dev_range) if dc.dev_file else None
             self.test_split = split(dc.test_file, dc.test_range) if dc.test_file else None
         logger.info("train %d docs, dev %d, test %d; %d relation classes; head %s", len(self.train_split.docs),
-                    len(self.dev_split.docs) if self.dev_split else 0, len(self.test_split.docs) if self.test_split else 0,
-                    self.relations.num_classes, config.model.head)
+                    len(self.dev_split.docs) if self.dev_split else 0,
+                    len(self.test_split.docs) if self.test_split else 0, self.relations.num_classes, config.model.head)
         if self.dp.enabled:
             logger.info("data parallel over %d processes (%s): global batch %d documents, about %d per process",
                         self.dp.world, self.accelerator.distributed_type, tc.batch_size,
