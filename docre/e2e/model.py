@@ -18,6 +18,7 @@ How the relation stage sees predicted entities (``data.entity_markers``):
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -156,7 +157,8 @@ class JointModel(DocREModel):
             probs.append(torch.softmax(self.spans(self.spans.represent(hidden, chunk, start, end)).float(), -1))
         probs_all = torch.cat(probs, 0).cpu() if probs else torch.zeros(0, len(self.entity_types) + 1)  # [S, T+1]
         scores = (1.0 - probs_all[:, 0]).tolist()
-        keep = select_mentions(candidates, scores, cfg.mention_threshold, cfg.nested_mentions, cfg.overlaps)
+        limit = math.ceil(cfg.max_mentions_per_word * len(view.words)) if cfg.max_mentions_per_word > 0 else 0
+        keep = select_mentions(candidates, scores, cfg.mention_threshold, cfg.nested_mentions, cfg.overlaps, limit)
         mentions = [candidates[i] for i in keep]
         type_probs = probs_all[keep, 1:]
         type_probs = type_probs / type_probs.sum(-1, keepdim=True).clamp(min=1e-12)  # [M, T]
