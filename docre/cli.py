@@ -146,7 +146,7 @@ def _relation_namer(path: Optional[str]) -> Any:
 def _evaluate_end_to_end(args: argparse.Namespace) -> int:
     """``docre evaluate --end-to-end``: from the gold documents' text with --model, or an extract output."""
     from docre.e2e.evaluate import evaluate_files_end_to_end
-    from docre.evaluation.end_to_end import format_end_to_end
+    from docre.evaluation.end_to_end import format_end_to_end, format_stage_table
     from docre.utils.io import atomic_write_json
 
     if bool(args.model) == bool(args.pred):
@@ -156,13 +156,17 @@ def _evaluate_end_to_end(args: argparse.Namespace) -> int:
         raise DocreError("--extracted writes what --model extracted; with --pred there is nothing to write")
     if args.train and not args.model:
         raise DocreError("--train (Ign F1) scores the relation stage given gold entities, which needs --model")
-    scores, gold_scores, n = evaluate_files_end_to_end(
+    scores, gold_scores, n, stages = evaluate_files_end_to_end(
         args.gold, pipeline=_pipeline(args) if args.model else None, pred_path=args.pred, train_path=args.train,
-        extracted_path=args.extracted)
+        extracted_path=args.extracted, stages=bool(args.model) and not args.no_stages)
     print(f"end to end, {n} documents ({args.gold}):")
     print(format_end_to_end(scores, gold_scores))
+    if stages:
+        print()
+        print("stage table (each stage given gold input from the stages before it):")
+        print(format_stage_table({"end_to_end": scores, **stages}))
     if args.out:
-        atomic_write_json(args.out, {"end_to_end": scores, "gold_entities": gold_scores})
+        atomic_write_json(args.out, {"end_to_end": scores, "gold_entities": gold_scores, "stages": stages})
     return 0
 
 
@@ -345,6 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--end-to-end", action="store_true", help="score entities and relations found from text")
     e.add_argument("--model", help="with --end-to-end: an end-to-end model directory to extract with")
     e.add_argument("--extracted", help="with --end-to-end --model: also write what was extracted (.json / .jsonl)")
+    e.add_argument("--no-stages", action="store_true",
+                   help="with --end-to-end --model: skip the stage table (each stage scored given gold input from "
+                        "the stages before it: coreference on gold mentions, typing on gold clusters, relations on "
+                        "gold entities; about one more extraction pass per row)")
     e.add_argument("--batch-size", type=int, default=8)
     e.add_argument("--device", default=None, help="cpu | cuda (default: GPU when available)")
     _add_precision(e)

@@ -123,10 +123,15 @@ class EndToEndConfig:
     hidden_size: int = _f(256, "Hidden layer of the mention classifier and of the coreference scorer.")
     dropout: float = _f(0.1, "Dropout on span representations during training.")
     mention_threshold: float = _f(0.5, "A candidate span is a mention when 1 - p(not a mention) reaches this.")
-    overlaps: str = _f("longest", "Which of overlapping candidate mentions above the threshold is kept: the "
-                                  "'longest' first (ties by score) or the highest 'score' first. A span classifier scores "
-                                  "'York' about as high as 'New York': longest first measured far better on Re-DocRED "
-                                  "(README).", choices=("longest", "score"))
+    overlaps: str = _f("best_set", "How overlapping candidate mentions above the threshold are resolved: "
+                                   "'best_set' keeps the non-overlapping set with the largest summed log-odds; "
+                                   "'longest' takes the longest first (ties by score), 'score' the highest score "
+                                   "first. best_set measured best on Re-DocRED (docs/end-to-end.md).",
+                      choices=("best_set", "longest", "score"))
+    max_mentions_per_word: float = _f(0.4, "At most this many mentions per word of a document (the highest "
+                                           "scores kept; 0: no limit). A guard against an untrained model that "
+                                           "finds mentions everywhere (coreference costs the square of the "
+                                           "mentions); Re-DocRED dev has 0.13 per word, at most 0.25.")
     nested_mentions: bool = _f(False, "Also keep a candidate nested inside (or around) a kept mention; never two that "
                                       "cross. Re-DocRED dev has 21 nested mentions of 13,153.")
     coref_threshold: float = _f(0.5, "Two clusters merge when their linkage probability reaches this.")

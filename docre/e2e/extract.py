@@ -166,24 +166,62 @@ def require_joint(model: Any, where: str = "the model") -> JointModel:
     return model
 
 
-def document_from_entities(title: str, tt: TokenizedText, view: SpanView, found: PredictedEntities,
-                           index: int) -> Document:
-    """A DocRED document of the tokenised text with the predicted entities as its ``vertexSet``."""
+def document_from_entities(title: str, sents: Sequence[Sequence[str]], found: PredictedEntities, index: int,
+                           tt: Optional[TokenizedText] = None) -> Document:
+    """A DocRED document of the words ``sents`` with the predicted entities as its ``vertexSet``;
+    with ``tt`` (the tokenised text the words come from) every mention carries its ``char_span``."""
     sent_of: dict[int, tuple[int, int]] = {}
-    for s, (first, end) in enumerate(view.sent_bounds):
-        for w in range(first, end):
+    first = 0
+    for s, words in enumerate(sents):
+        for w in range(first, first + len(words)):
             sent_of[w] = (s, first)
+        first += len(words)
     entities = []
     for cluster, typ in zip(found.clusters, found.entity_types):
         mentions = []
         for k in cluster:
             start, end = found.mentions[k]
             sid, first = sent_of[start]
-            b, e = tt.char_span(sid, start - first, end - first)
-            mentions.append(Mention(name=tt.text[b:e], sent_id=sid, start=start - first, end=end - first, type=typ,
-                                    char_span=(b, e)))
+            if tt is not None:
+                b, e = tt.char_span(sid, start - first, end - first)
+                name, char_span = tt.text[b:e], (b, e)
+            else:
+                name, char_span = " ".join(sents[sid][start - first: end - first]), None
+            mentions.append(Mention(name=name, sent_id=sid, start=start - first, end=end - first, type=typ,
+                                    char_span=char_span))
         entities.append(Entity(tuple(mentions)))
-    return Document(title=title, sents=tt.words, entities=entities, labels=None, index=index)
+    return Document(title=title, sents=[list(s) for s in sents], entities=entities, labels=None, index=index)
+
+
+def relation_triples(model: JointModel, tokenizer: Any, docs: Sequence[Document], encoded: Sequence[Any],
+                     views: Sequence[SpanView], max_seq_length: int = 0) -> list[list[dict[str, Any]]]:
+    """Stage 4, relations between the entities of ``docs`` (result.json triples per document).
+
+    With ``data.entity_markers`` a second encoder pass over the text with ``*`` around the entities'
+    mentions; without, the relation head reads the span pass ``encoded`` of the same words
+    (:meth:`JointModel.relation_logits_from_span_pass`).
+    """
+    relations = model.relations
+    markers = model.config.data.entity_markers
+    feats = featurize_documents(docs, tokenizer, relations, max_seq_length, markers=markers)
+    batch = collate(feats, relations.num_classes)
+    batch.labels = [None] * len(feats)
+    if markers:
+        logits = model(batch, phase="eval").logits
+    else:
+        with model.precision_scope():
+            logits = model.relation_logits_from_span_pass(encoded, views, batch)
+    return [triples_from_logits(f, lg, relations, model.config.model.num_labels) for f, lg in zip(feats, logits)]
+
+
+def encode_plain(model: JointModel, tokenizer: Any, docs: Sequence[Document], max_seq_length: int = 0
+                 ) -> tuple[list[SpanView], list[Any]]:
+    """The span views of documents (their words, entities ignored) and their markerless encoder pass."""
+    plain = featurize_documents(docs, tokenizer, model.relations, max_seq_length, markers=False)
+    views = [span_view(d, f, None, own_ids=False) for d, f in zip(docs, plain)]
+    with model.precision_scope():  # --precision: autocast for the encoder pass
+        encoded = model.encode_span_views(views, [f.input_ids for f in plain])
+    return views, encoded
 
 
 def _record(doc: Document, doc_id: str, text: str, found: PredictedEntities, triples: list[dict[str, Any]],
@@ -207,32 +245,19 @@ def extract_chunk(model: JointModel, tokenizer: Any, items: Sequence[tuple[str, 
     """
     was_training = model.training
     model.eval()
-    relations = model.relations
     texts = []
     for i, (doc_id, text) in enumerate(items):
         check_text(text, source, start_index + i, doc_id, "text")
         texts.append(tokenize_text(text))
     plain_docs = [Document(title=doc_id, sents=tt.words, entities=[], labels=None, index=start_index + i)
                   for i, ((doc_id, _), tt) in enumerate(zip(items, texts))]
-    plain = featurize_documents(plain_docs, tokenizer, relations, max_seq_length, markers=False)
-    views = [span_view(d, f, None, own_ids=False) for d, f in zip(plain_docs, plain)]
-    with model.precision_scope():  # --precision: autocast for the encoder pass and the span scorer
-        encoded = model.encode_span_views(views, [f.input_ids for f in plain])
+    views, encoded = encode_plain(model, tokenizer, plain_docs, max_seq_length)
+    with model.precision_scope():  # the span scorer under --precision too
         found = [model.predict_entities(enc.hidden, v) for enc, v in zip(encoded, views)]
-    docs = [document_from_entities(d.title, tt, v, f, d.index) for d, tt, v, f in zip(plain_docs, texts, views, found)]
-    markers = model.config.data.entity_markers
-    feats = featurize_documents(docs, tokenizer, relations, max_seq_length, markers=markers)
-    batch = collate(feats, relations.num_classes)
-    batch.labels = [None] * len(feats)
-    if markers:
-        logits = model(batch, phase="eval").logits
-    else:
-        with model.precision_scope():
-            logits = model.relation_logits_from_span_pass(encoded, views, batch)
-    records = []
-    for (doc_id, text), doc, feat, lg, f in zip(items, docs, feats, logits, found):
-        triples = triples_from_logits(feat, lg, relations, model.config.model.num_labels)
-        records.append(_record(doc, doc_id, text, f, triples, relations))
+    docs = [document_from_entities(d.title, tt.words, f, d.index, tt) for d, tt, f in zip(plain_docs, texts, found)]
+    triples = relation_triples(model, tokenizer, docs, encoded, views, max_seq_length)
+    records = [_record(doc, doc_id, text, f, t, model.relations)
+               for (doc_id, text), doc, f, t in zip(items, docs, found, triples)]
     if was_training:
         model.train()
     return records

@@ -18,8 +18,9 @@ How the relation stage sees predicted entities (``data.entity_markers``):
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -143,37 +144,84 @@ class JointModel(DocREModel):
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
-    def predict_entities(self, hidden: torch.Tensor, view: SpanView) -> PredictedEntities:
-        """Mentions, their types and their entities in one document from its span view's hidden states."""
-        cfg = self.config.e2e
+    def span_probs(self, hidden: torch.Tensor, view: SpanView, spans: Sequence[tuple[int, int]]) -> torch.Tensor:
+        """``[S, T+1]`` class probabilities of word spans (class 0: not a mention), on the CPU."""
+        if not spans:
+            return torch.zeros(0, len(self.entity_types) + 1)
         device = hidden.device
         start = torch.tensor(view.word_start, dtype=torch.long, device=device)
         end = torch.tensor(view.word_end, dtype=torch.long, device=device)
+        chunk = self.config.e2e.chunk_size
+        probs = [torch.softmax(self.spans(self.spans.represent(hidden, spans[c: c + chunk], start, end)).float(), -1)
+                 for c in range(0, len(spans), chunk)]
+        return torch.cat(probs, 0).cpu()
+
+    @staticmethod
+    def type_distribution(probs: torch.Tensor) -> torch.Tensor:
+        """Span class probabilities ``[M, T+1]`` -> type probabilities ``[M, T]`` (renormalised without
+        class 0)."""
+        types = probs[:, 1:]
+        return types / types.sum(-1, keepdim=True).clamp(min=1e-12)
+
+    @torch.no_grad()
+    def detect_mentions(self, hidden: torch.Tensor, view: SpanView
+                        ) -> tuple[list[tuple[int, int]], list[float], torch.Tensor]:
+        """Stage 1, mention detection and typing: every candidate span scored, those above
+        ``e2e.mention_threshold`` kept and their overlaps resolved (``e2e.overlaps``). Returns the
+        mentions (document order), their scores ``1 - p(not a mention)`` and type probabilities ``[M, T]``."""
+        cfg = self.config.e2e
         candidates = enumerate_spans(view.sent_bounds, view.word_start, cfg.max_span_width)
-        probs = []
-        for c in range(0, len(candidates), cfg.chunk_size):
-            chunk = candidates[c: c + cfg.chunk_size]
-            probs.append(torch.softmax(self.spans(self.spans.represent(hidden, chunk, start, end)).float(), -1))
-        probs_all = torch.cat(probs, 0).cpu() if probs else torch.zeros(0, len(self.entity_types) + 1)  # [S, T+1]
-        scores = (1.0 - probs_all[:, 0]).tolist()
-        keep = select_mentions(candidates, scores, cfg.mention_threshold, cfg.nested_mentions, cfg.overlaps)
-        mentions = [candidates[i] for i in keep]
-        type_probs = probs_all[keep, 1:]
-        type_probs = type_probs / type_probs.sum(-1, keepdim=True).clamp(min=1e-12)  # [M, T]
-        clusters: list[list[int]] = []
-        if mentions:
-            pairs = all_pairs(len(mentions))
-            pair_probs: list[float] = []
-            if pairs:
-                rep = self.spans.represent(hidden, mentions, start, end)
-                words = [view.words[s:e] for s, e in mentions]
-                feats = pair_string_features(words, pairs).to(device)
-                logits = self.coref(rep, torch.tensor(pairs, dtype=torch.long, device=device), feats)
-                pair_probs = torch.sigmoid(logits.float()).cpu().tolist()
-            clusters = cluster_mentions(len(mentions), pairs, pair_probs, cfg.coref_threshold, cfg.linkage)
-        entity_types = [self.entity_types[int(type_probs[c].sum(0).argmax())] for c in clusters]
-        return PredictedEntities(mentions=mentions, mention_scores=[scores[i] for i in keep], type_probs=type_probs,
-                                 clusters=clusters, entity_types=entity_types)
+        probs = self.span_probs(hidden, view, candidates)
+        scores = (1.0 - probs[:, 0]).tolist()
+        limit = math.ceil(cfg.max_mentions_per_word * len(view.words)) if cfg.max_mentions_per_word > 0 else 0
+        keep = select_mentions(candidates, scores, cfg.mention_threshold, cfg.nested_mentions, cfg.overlaps, limit)
+        return [candidates[i] for i in keep], [scores[i] for i in keep], self.type_distribution(probs[keep])
+
+    @torch.no_grad()
+    def resolve_coreference(self, hidden: torch.Tensor, view: SpanView, mentions: Sequence[tuple[int, int]]
+                            ) -> list[list[int]]:
+        """Stage 2, coreference: mention-pair probabilities clustered into entities (indices into
+        ``mentions``, entities ordered by their first mention)."""
+        cfg = self.config.e2e
+        if not mentions:
+            return []
+        pairs = all_pairs(len(mentions))
+        pair_probs: list[float] = []
+        if pairs:
+            device = hidden.device
+            start = torch.tensor(view.word_start, dtype=torch.long, device=device)
+            end = torch.tensor(view.word_end, dtype=torch.long, device=device)
+            rep = self.spans.represent(hidden, list(mentions), start, end)
+            feats = pair_string_features([view.words[s:e] for s, e in mentions], pairs).to(device)
+            logits = self.coref(rep, torch.tensor(pairs, dtype=torch.long, device=device), feats)
+            pair_probs = torch.sigmoid(logits.float()).cpu().tolist()
+        return cluster_mentions(len(mentions), pairs, pair_probs, cfg.coref_threshold, cfg.linkage)
+
+    def type_entities(self, type_probs: torch.Tensor, clusters: Sequence[Sequence[int]]) -> list[str]:
+        """Stage 3, entity typing: each entity's type is the argmax of its mentions' summed type
+        probabilities."""
+        return [self.entity_types[int(type_probs[list(c)].sum(0).argmax())] for c in clusters]
+
+    @torch.no_grad()
+    def predict_entities(self, hidden: torch.Tensor, view: SpanView,
+                         mentions: Optional[Sequence[tuple[int, int]]] = None,
+                         clusters: Optional[Sequence[Sequence[int]]] = None) -> PredictedEntities:
+        """Mentions, their types and their entities in one document from its span view's hidden states:
+        :meth:`detect_mentions`, :meth:`resolve_coreference`, :meth:`type_entities`.
+
+        ``mentions`` (word spans) given: they replace stage 1 (their scores and types are still the
+        model's); ``clusters`` given too: they replace stage 2 (the oracle rows of the stage table,
+        :func:`docre.e2e.evaluate.oracle_stage_scores`).
+        """
+        if mentions is None:
+            found, scores, type_probs = self.detect_mentions(hidden, view)
+        else:
+            found = list(mentions)
+            probs = self.span_probs(hidden, view, found)
+            scores, type_probs = (1.0 - probs[:, 0]).tolist(), self.type_distribution(probs)
+        groups = [list(c) for c in clusters] if clusters is not None else self.resolve_coreference(hidden, view, found)
+        return PredictedEntities(mentions=found, mention_scores=scores, type_probs=type_probs, clusters=groups,
+                                 entity_types=self.type_entities(type_probs, groups))
 
     @torch.no_grad()
     def encode_span_views(self, views: Sequence[SpanView], input_ids: Sequence[list[int]]

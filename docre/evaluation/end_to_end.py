@@ -281,5 +281,33 @@ def format_end_to_end(scores: Mapping[str, object], gold_entity_scores: Mapping[
     return "\n".join(lines)
 
 
-__all__ = ["EntityGraph", "end_to_end_scores", "format_end_to_end", "muc_counts", "b_cubed_counts",
+#: rows of the stage table: the end-to-end row, then each stage given gold input up to it
+STAGE_LABELS = {
+    "end_to_end": "from text (end to end)",
+    "gold_mentions": "given gold mentions",
+    "gold_clusters": "given gold mentions + clusters",
+    "gold_entities": "given gold entities (+ types)",
+}
+
+
+def format_stage_table(rows: Mapping[str, Mapping[str, object]]) -> str:
+    """The stage table: per row of :data:`STAGE_LABELS` present in ``rows`` (name -> end-to-end
+    scores), mention, coreference (CoNLL mean), entity and strict relation F1, and the strict relation
+    F1 as a share of the gold-entity row's. Where a row is given a stage from the gold annotation, that
+    stage's column scores the given input (below 100 only where mentions lie past the encoded text)."""
+    cols = (("mention", "mention_f1"), ("coref", "coref_f1"), ("entity", "entity_f1"),
+            ("relation", "relation_strict_f1"))
+    ref = rows.get("gold_entities", {}).get("relation_strict_f1")
+    head = f"{'stage':<32}" + "".join(f"{c:>10}" for c, _ in cols) + f"{'of gold':>10}"
+    lines = [head, "-" * len(head)]
+    for name, label in STAGE_LABELS.items():
+        if name not in rows:
+            continue
+        r = rows[name]
+        share = f"{float(r['relation_strict_f1']) / float(ref):>10.2f}" if ref else f"{'':>10}"
+        lines.append(f"{label:<32}" + "".join(f"{float(r[k]):>10.2f}" for _, k in cols) + share)
+    return "\n".join(lines)
+
+
+__all__ = ["EntityGraph", "end_to_end_scores", "format_end_to_end", "format_stage_table", "STAGE_LABELS", "muc_counts", "b_cubed_counts",
            "ceaf_e_counts", "max_weight_assignment", "prf", "DEFAULT_THRESHOLDS"]

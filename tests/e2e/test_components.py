@@ -71,14 +71,29 @@ def test_overlapping_mentions_are_resolved_longest_first():
     # "New York City" beside "York" and "New York": the longest above the threshold wins, whatever its score
     spans = [(0, 1), (0, 2), (0, 3), (1, 2), (3, 4)]
     scores = [0.6, 0.8, 0.55, 0.9, 0.7]
-    assert select_mentions(spans, scores, 0.5, nested=False) == [2, 4]
-    assert select_mentions(spans, scores, 0.56, nested=False) == [1, 4]  # (0,3) is under the threshold
+    assert select_mentions(spans, scores, 0.5, nested=False, prefer="longest") == [2, 4]
+    assert select_mentions(spans, scores, 0.56, nested=False, prefer="longest") == [1, 4]  # (0,3) is under the threshold
     # equal lengths: the higher score first
-    assert select_mentions([(0, 2), (1, 3)], [0.6, 0.7], 0.5, nested=False) == [1]
+    assert select_mentions([(0, 2), (1, 3)], [0.6, 0.7], 0.5, nested=False, prefer="longest") == [1]
     # nested: the long span first, then the parts inside it
-    assert select_mentions(spans, scores, 0.5, nested=True) == [0, 1, 2, 3, 4]
+    assert select_mentions(spans, scores, 0.5, nested=True, prefer="longest") == [0, 1, 2, 3, 4]
     with pytest.raises(ValueError):
         select_mentions(spans, scores, 0.5, nested=False, prefer="shortest")
+
+
+def test_best_set_keeps_the_non_overlapping_spans_with_the_largest_log_odds():
+    # "Cotabato and Tamontaka" (0.6) against its parts (0.9 each): the parts win, where longest-first kept it
+    spans = [(0, 3), (0, 1), (2, 3), (5, 7), (6, 7)]
+    scores = [0.6, 0.9, 0.9, 0.95, 0.6]
+    assert select_mentions(spans, scores, 0.5, nested=False) == [1, 2, 3]
+    assert select_mentions(spans, scores, 0.5, nested=False, prefer="longest") == [0, 3]
+    # one strong long span beats two weak parts: logit(.99) > 2 * logit(.6)
+    assert select_mentions([(0, 2), (0, 1), (1, 2)], [0.99, 0.6, 0.6], 0.5, nested=False) == [0]
+    # nested: the best flat set, then the spans inside / around it that cross none
+    assert select_mentions(spans, scores, 0.5, nested=True) == [1, 0, 2, 3, 4]
+    # under the threshold: nothing; limit keeps the highest scores
+    assert select_mentions(spans, scores, 0.96, nested=False) == []
+    assert select_mentions(spans, scores, 0.5, nested=False, limit=2) == [1, 3]  # 0.95 and the first 0.9
 
 
 # ---------------------------------------------------------------------------- coreference

@@ -254,10 +254,14 @@ def test_cli_extract_then_inspect_and_evaluate(trained_joint, tmp_path, capsys, 
                  "--extracted", str(extracted)]) == 0
     printed = capsys.readouterr().out
     assert "coreference: CEAF-e" in printed and "relations given gold entities" in printed
+    assert "stage table" in printed and "given gold mentions + clusters" in printed
+    assert sorted(json.loads(scores_model.read_text())["stages"]) == ["gold_clusters", "gold_entities", "gold_mentions"]
+    assert main(["evaluate", "--end-to-end", *args, "--gold", str(gold), "--no-stages"]) == 0
+    assert "stage table" not in capsys.readouterr().out
     assert main(["evaluate", "--end-to-end", "--pred", str(extracted), "--gold", str(gold), "--out",
                  str(scores_pred)]) == 0
     m, p = json.loads(scores_model.read_text()), json.loads(scores_pred.read_text())
-    assert m["end_to_end"] == p["end_to_end"] and p["gold_entities"] is None
+    assert m["end_to_end"] == p["end_to_end"] and p["gold_entities"] is None and p["stages"] is None
     assert m["gold_entities"]["num_gold"] == sum(len(d.labels) for d in read_documents(gold))
 
 
