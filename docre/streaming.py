@@ -170,7 +170,8 @@ def predict_documents(model: Any, tokenizer: Any, documents: Iterable[Document],
     tally = TruncationTally()
     for chunk in chunked(mine, chunk_size):
         docs = [d for _, d in chunk]
-        feats = featurize_documents(docs, tokenizer, model.relations, max_seq_length)
+        feats = featurize_documents(docs, tokenizer, model.relations, max_seq_length,
+                                    markers=model.config.data.entity_markers)
         tally.add(feats)
         triples, _ = predict(model, feats, batch_size, on_batch=on_batch)
         by_title: dict[str, list[dict[str, Any]]] = {}

@@ -151,10 +151,7 @@ class JointModel(DocREModel):
         device = hidden.device
         start = torch.tensor(view.word_start, dtype=torch.long, device=device)
         end = torch.tensor(view.word_end, dtype=torch.long, device=device)
-        chunk = self.config.e2e.chunk_size
-        probs = [torch.softmax(self.spans(self.spans.represent(hidden, spans[c: c + chunk], start, end)).float(), -1)
-                 for c in range(0, len(spans), chunk)]
-        return torch.cat(probs, 0).cpu()
+        return torch.softmax(self.spans.score_candidates(hidden, spans, start, end).float(), -1).cpu()
 
     @staticmethod
     def type_distribution(probs: torch.Tensor) -> torch.Tensor:

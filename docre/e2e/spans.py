@@ -100,6 +100,60 @@ class SpanClassifier(nn.Module):
         """``[S, span_size]`` -> logits ``[S, num_types + 1]`` (class 0: not a mention)."""
         return self.classifier(rep)
 
+    @torch.no_grad()
+    def score_candidates(self, hidden: torch.Tensor, spans: Sequence[WordSpan], word_start: torch.Tensor,
+                         word_end: torch.Tensor) -> torch.Tensor:
+        """Logits ``[S, num_types + 1]`` of many spans at inference: ``self(self.represent(...))`` in eval
+        mode, computed without building ``[S, span_size]`` representations.
+
+        - The max-pool over a span's subwords is the maximum of its words' own max-pools when the
+          words' subword ranges are contiguous (the markerless pass): one ``[words, d]`` running
+          maximum per width instead of a gather of every span's subwords.
+        - The first layer of the classifier is linear in the concatenation ``[pool; H[a]; H[b-1];
+          width]``: its pieces for ``H[a]`` and ``H[b-1]`` are computed once per subword and its
+          width piece once per width, then gathered per span.
+
+        Falls back to the plain path while training (dropout) or when the word ranges are not
+        contiguous. Equal to the plain path up to float rounding.
+        """
+        if not spans:
+            return hidden.new_zeros(0, self.classifier[-1].out_features)
+        device = hidden.device
+        sp = torch.tensor(spans, dtype=torch.long, device=device)  # [S, 2]
+        first_w, last_w = int(sp[:, 0].min()), int(sp[:, 1].max())  # the words the spans cover
+        ws, we = word_start[first_w:last_w], word_end[first_w:last_w]
+        if self.training or bool((ws < 0).any()) or not torch.equal(we[:-1], ws[1:]) or bool((we <= ws).any()):
+            return torch.cat([self(self.represent(hidden, spans[c: c + self.chunk_size], word_start, word_end))
+                              for c in range(0, len(spans), self.chunk_size)], 0)
+        d = hidden.size(-1)
+        # each word's max-pool over its subwords, [W, d] (W: words first_w .. last_w - 1)
+        word_max = pool_spans(hidden, ws, we, self.chunk_size)
+        start, width = sp[:, 0] - first_w, sp[:, 1] - sp[:, 0]
+        first = self.classifier[0]
+        w_pool, w_first, w_last, w_width = first.weight.split([d, d, d, first.weight.size(1) - 3 * d], dim=1)
+        widest = int(width.max())
+        # pooled[w - 1, s] @ w_pool: the pool part of the first layer for the span of width w at word s
+        running = word_max  # running[s]: maximum of word_max[s : s + w] for the current width w
+        pool_part = None
+        for w in range(1, widest + 1):
+            if w > 1:
+                running = torch.maximum(running[:-1], word_max[w - 1:])
+            part = running @ w_pool.t()  # (in autocast's dtype under --precision)
+            if pool_part is None:
+                pool_part = part.new_zeros(widest, word_max.size(0), first.out_features)
+            pool_part[w - 1, : running.size(0)] = part
+        pre = pool_part[width - 1, start]
+        a = word_start[sp[:, 0]]
+        b = word_end[sp[:, 1] - 1]
+        used = torch.unique(torch.cat([a, b - 1]))
+        at = pre.new_zeros(hidden.size(0), first.out_features)
+        bt = pre.new_zeros(hidden.size(0), first.out_features)
+        at[used] = (hidden[used] @ w_first.t()).to(pre.dtype)
+        bt[used] = (hidden[used] @ w_last.t()).to(pre.dtype)
+        widths = self.width_emb.weight @ w_width.t()  # [max_width + 1, H]
+        pre += at[a] + bt[b - 1] + widths[width.clamp(max=self.max_width)] + first.bias
+        return self.classifier[1:](pre)
+
 
 def overlaps_any(span: WordSpan, others: Sequence[WordSpan]) -> bool:
     """Whether ``span`` shares a word with one of ``others``."""

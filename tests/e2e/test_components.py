@@ -11,7 +11,8 @@ from docre.data.reader import documents_from_json
 from docre.data.relations import RelationInventory
 from docre.e2e.coref import all_pairs, cluster_mentions, string_features
 from docre.e2e.features import UNKNOWN_TYPE, gold_mentions, span_view, word_ranges
-from docre.e2e.spans import enumerate_spans, pool_spans, sample_training_spans, select_mentions
+from docre.config import EndToEndConfig
+from docre.e2e.spans import SpanClassifier, enumerate_spans, pool_spans, sample_training_spans, select_mentions
 
 
 # ---------------------------------------------------------------------------- candidates
@@ -180,3 +181,29 @@ def vocab_tokenizer(tiny_encoder_dir):
     from docre.models.model import load_tokenizer
 
     return load_tokenizer(str(tiny_encoder_dir))
+
+
+@pytest.mark.parametrize("max_width", [1, 3, 10])
+def test_score_candidates_equals_the_plain_span_path(max_width):
+    # the inference shortcut (running word maxima, first layer split) gives the logits of
+    # classifier(represent(...)) for every candidate, words of one to three subwords
+    torch.manual_seed(0)
+    cfg = EndToEndConfig(max_span_width=max_width, hidden_size=16, width_emb_size=5, chunk_size=7)
+    clf = SpanClassifier(12, 4, cfg).eval()
+    sizes = [1, 2, 1, 3, 1, 1, 2, 1, 1, 1, 2, 1]
+    starts = [1 + sum(sizes[:i]) for i in range(len(sizes))]  # subword 0 is [CLS]
+    ws = torch.tensor(starts)
+    we = torch.tensor([s + n for s, n in zip(starts, sizes)])
+    hidden = torch.randn(sum(sizes) + 2, 12)
+    spans = enumerate_spans([(0, 5), (5, 12)], starts, max_width)
+    fast = clf.score_candidates(hidden, spans, ws, we)
+    plain = clf(clf.represent(hidden, spans, ws, we))
+    assert fast.shape == (len(spans), 5)
+    assert torch.allclose(fast, plain, atol=1e-5)
+    # a span subset (coreference of a few mentions) and non-contiguous ranges (markers between words)
+    sub = spans[3:9]
+    assert torch.allclose(clf.score_candidates(hidden, sub, ws, we), clf(clf.represent(hidden, sub, ws, we)), atol=1e-5)
+    gap = we.clone()
+    gap[1] -= 1  # word 1 loses its last subword: ranges no longer contiguous -> the plain path
+    assert torch.allclose(clf.score_candidates(hidden, spans, ws, gap), clf(clf.represent(hidden, spans, ws, gap)),
+                          atol=1e-5)

@@ -181,3 +181,23 @@ def _batch(model, tok, docs):
     feats = featurize_documents(docs, tok, model.relations, 0)
     joint = attach_span_features(docs, feats, tok, model.relations, model.config)
     return collate(joint, model.relations.num_classes)
+
+
+def test_prediction_featurizes_as_the_model_was_trained(tiny_encoder_dir, one_thread):
+    """docre predict / submit on a model trained without entity markers read markerless features: the
+    triples and scores equal those of the model's own forward over markerless features (with markers the
+    model sees inputs it never saw in training)."""
+    from docre.inference import predict
+    from docre.streaming import predict_documents
+
+    docs = read_documents(sample_path("dev.json"))[:3]
+    model, tok = _untrained(tiny_encoder_dir, markers=False)
+    model.eval()
+    expected, _ = predict(model, featurize_documents(docs, tok, model.relations, 0, markers=False), 2)
+    marked, _ = predict(model, featurize_documents(docs, tok, model.relations, 0, markers=True), 2)
+    got = [t for p in predict_documents(model, tok, docs, 0, 2, 8) for t in p.triples]
+    key = lambda t: (t["title"], t["h_idx"], t["t_idx"], t["r"])  # noqa: E731
+    assert expected and sorted(map(key, got)) == sorted(map(key, expected))
+    assert [round(t["score"], 5) for t in sorted(got, key=key)] == [round(t["score"], 5) for t in sorted(expected, key=key)]
+    assert sorted(map(key, marked)) != sorted(map(key, expected)) or \
+        [t["score"] for t in sorted(marked, key=key)] != [t["score"] for t in sorted(expected, key=key)]
