@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
@@ -23,7 +24,10 @@ OUTPUT_FORMATS = (".json", ".html")
 
 
 def output_format(path: str | Path) -> str:
-    """``.json`` or ``.html`` from the output path's extension (else :class:`DocreError`)."""
+    """``.json`` or ``.html`` from the output path's extension (else :class:`DocreError`); ``-``
+    (standard output) is ``.json``."""
+    if str(path) == "-":
+        return ".json"
     ext = Path(path).suffix.lower()
     if ext not in OUTPUT_FORMATS:
         raise DocreError(f"--out {path}: the extension must be .json (records) or .html (a page), "
@@ -94,8 +98,10 @@ def _spool(stack: contextlib.ExitStack, path: Path, records: Iterable[dict[str, 
     return a function giving a fresh iterator over them."""
     import tempfile
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".spool", dir=path.parent)
+    folder = None if str(path) == "-" else path.parent  # standard output: the system's temporary folder
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".spool", dir=folder)
     spool = Path(name)
     stack.callback(lambda: spool.unlink(missing_ok=True))
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -198,6 +204,7 @@ def run_inspect(args: argparse.Namespace) -> int:
                 yield r
 
         agg = write_output(args.out, counted(records), None, meta)
-    print(format_aggregate(agg))
-    print(f"{counts['documents']} documents, {counts['triples']} triples -> {args.out}")
+    stream = sys.stderr if str(args.out) == "-" else sys.stdout  # the records went to standard output
+    print(format_aggregate(agg), file=stream)
+    print(f"{counts['documents']} documents, {counts['triples']} triples -> {args.out}", file=stream)
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -184,13 +185,19 @@ def export_annotations(fmt: str, file: str | Path, dst: str | Path, min_score: O
 # ------------------------------------------------------------------ command line (parsed in docre/cli.py)
 def run_interchange_command(args: argparse.Namespace) -> int:
     """``docre data import`` / ``docre data export``; returns the exit code."""
+    from docre.errors import DocreError
+    from docre.utils.io import is_stdout
+
     if args.data_command == "import":
+        if is_stdout(args.out) and args.relations is None:
+            raise DocreError("--out -: name the relation inventory to read or write with --relations (by default "
+                             "it is written beside the output file)")
         options = ImportOptions(entities=args.entities, tokenizer=args.tokenizer, discontinuous=args.discontinuous,
                                 coreference=tuple(args.coreference or COREFERENCE_LABELS))
         res = import_annotations(args.format, args.src, args.out, args.relations, options, args.text_key)
         how = "written" if res.relations_written else "read"
         print(f"{args.out}: {res.report.summary()}; {len(res.relations) - 1} relation ids, inventory {how}: "
-              f"{res.relations_path}")
+              f"{res.relations_path}", file=sys.stderr if is_stdout(args.out) else sys.stdout)
         return 0
     rep = export_annotations(args.format, args.file, args.out, args.min_score, args.coreference, args.labels,
                              args.relations)
