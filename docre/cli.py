@@ -319,10 +319,13 @@ def _add_interchange_parsers(dsub: Any, command: Any) -> None:
     de.add_argument("--coreference", default="Coreference", help="name of the relation tying an entity's mentions")
     de.add_argument("--labels", choices=("name", "id"), default="name",
                     help="label relations with their names where known (predictions carry them), or their ids")
+    de.add_argument("--model", default=None,
+                    help="model directory whose whole relation inventory the annotation config lists, so that an "
+                         "annotator can add relations the predictions miss (default: DocRED's 96 relations when "
+                         "every relation id is one of them, else the relations in FILE)")
     de.add_argument("--relations", default=None,
-                    help="relation inventory (e.g. rel_info.json) whose names label the relations and that the "
-                         "annotation config lists in full (default: the relations.json a predict output names, "
-                         "else DocRED's labels for P-ids)")
+                    help="relation inventory file (e.g. rel_info.json) to list and name the relations with, instead "
+                         "of --model (default: none)")
 
 
 class _HelpFormatter(argparse.HelpFormatter):

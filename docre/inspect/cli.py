@@ -147,9 +147,11 @@ class _SparseDocuments(Sequence):
 
 
 def explain_stream(pipe: Any, docs: Any, shard: tuple[int, int] = (0, 1), only: Optional[str] = None,
-                   relation: Optional[str] = None, top_k: int = 10) -> Iterator[tuple[int, dict[str, Any]]]:
+                   relation: Optional[str] = None, top_k: int = 10, name: Optional[str] = None
+                   ) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(position, attribution record)`` of every document of ``docs`` (a file, a list, any
-    iterable) in process ``shard[0]``'s chunks, explained ``pipe.chunk_size`` documents at a time."""
+    iterable) in process ``shard[0]``'s chunks, explained ``pipe.chunk_size`` documents at a time.
+    ``name`` names the input in errors (default: the file, or ``<documents>``)."""
     from docre.inspect.attribution import explain_documents
     from docre.streaming import DocumentSource, chunked, in_shard, open_documents, progress_bar, shard_size
 
@@ -160,7 +162,8 @@ def explain_stream(pipe: Any, docs: Any, shard: tuple[int, int] = (0, 1), only: 
     with progress_bar(total, "explain", pipe.progress) as bar:
         for chunk in chunked(mine, pipe.chunk_size):
             records = explain_documents(pipe.model, pipe.tokenizer, [d for _, d in chunk], only=only,
-                                        relation=relation, top_k=top_k, batch_size=pipe.batch_size)
+                                        relation=relation, top_k=top_k, batch_size=pipe.batch_size,
+                                        source=name or source.name)
             for (p, _), rec in zip(chunk, records):
                 yield p, rec
             bar.update(len(chunk))
@@ -191,7 +194,8 @@ def run_inspect(args: argparse.Namespace) -> int:
     _check_filters(pipe.model, args.only, args.relation, args.top_k)
     meta = {"model": str(args.model), "data": str(args.data), "head": pipe.model.config.model.head,
             "filters": {"only": args.only, "relation": args.relation, "top_k": args.top_k}}
-    local = explain_stream(pipe, docs, procs.shard, only=args.only, relation=args.relation, top_k=args.top_k)
+    local = explain_stream(pipe, docs, procs.shard, only=args.only, relation=args.relation, top_k=args.top_k,
+                           name=str(args.data))
     with ordered_records(local, args.out, procs) as records:
         if records is None:
             return 0
