@@ -437,7 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "char_span [begin, end) into each input text) with their predicted relations.")
     x.add_argument("--model", required=True, help="end-to-end model directory (e.g. runs/demo_end_to_end/best_model)")
     x.add_argument("--text", required=True,
-                   help="a .txt file, a directory of .txt files, or a .jsonl file of {\"id\": ..., \"text\": ...} lines")
+                   help="a .txt file, a directory of .txt files, or a .jsonl file of "
+                        "{\"id\": ..., \"text\": ...} lines")
     x.add_argument("--out", required=True,
                    help="output: a JSON list (.json) or one document per line (.jsonl)" + OUT_STDOUT)
     _add_prediction_options(x, batch_help="texts per chunk")

@@ -127,7 +127,8 @@ _PAIR = _obj({"rank": _INT, "head": _MENTION, "tail": _MENTION, "p_omega": _NUM,
 _TOKEN = _obj({"word": _INT, "sent_id": _INT, "pos": _INT, "text": _STR, "weight": _NUM})
 _TRIPLE = _obj({
     "h": _INT, "t": _INT, "r": _STR, "relation": _STR, "head": _STR, "head_type": _STR, "tail": _STR,
-    "tail_type": _STR, "score": _NUM, "predicted": _BOOL, "status": {"type": ["string", "null"], "enum": [*STATUSES, None]},
+    "tail_type": _STR, "score": _NUM, "predicted": _BOOL,
+    "status": {"type": ["string", "null"], "enum": [*STATUSES, None]},
     "logit": _NUM, "threshold_logit": _NUM, "margin": _NUM,
     "num_mention_pairs": {"type": ["integer", "null"]}, "num_key_pairs": {"type": ["integer", "null"]},
     "mention_pairs": {"type": ["array", "null"], "items": _PAIR},
