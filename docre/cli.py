@@ -1,7 +1,9 @@
-"""The ``docre`` command: train | evaluate | compare | predict | submit | extract | inspect | env | data.
+"""The ``docre`` command: train | evaluate | compare | predict | submit | extract | inspect | env | data | config.
 
 Thin: parses arguments and calls importable functions. Problems a user can fix
 (bad data, bad config, a damaged model directory) print one line and exit with code 2.
+Every ``--out`` that names one file also takes ``-``: standard output (the summary line then
+goes to standard error).
 """
 from __future__ import annotations
 
@@ -18,6 +20,14 @@ from docre.errors import DocreError
 from docre.streaming import DEFAULT_CHUNK_SIZE
 
 logger = logging.getLogger("docre")
+
+
+def _done(message: str, out: Any = None) -> None:
+    """A command's summary line: standard output, or standard error when ``out`` is ``-`` (the
+    output itself went to standard output)."""
+    from docre.utils.io import is_stdout
+
+    print(message, file=sys.stderr if out is not None and is_stdout(out) else sys.stdout)
 
 
 def _parse_overrides(rest: Sequence[str]) -> dict[str, str]:
@@ -100,7 +110,7 @@ def cmd_compare(args: argparse.Namespace, rest: Sequence[str]) -> int:
     cmp = compare_groups(groups, baseline=args.baseline, by=parse_breakdowns(args.by) if args.by else (),
                          samples=args.samples, level=args.level, gold_file=args.gold, gold_range=args.gold_range,
                          top_relations=args.top_relations)
-    print(format_comparison(cmp))
+    _done(format_comparison(cmp), args.out)
     if args.out:
         atomic_write_json(args.out, cmp.to_json())
     return 0
@@ -124,11 +134,11 @@ def cmd_evaluate(args: argparse.Namespace, rest: Sequence[str]) -> int:
         if getattr(args, flag):
             raise DocreError(f"--{flag} belongs to --end-to-end evaluation")
     scores = evaluate_files(args.pred, args.gold, args.train)
-    print(format_scores(scores))
+    _done(format_scores(scores), args.out)
     if by:
         tables = breakdown_scores(read_predictions(args.pred), read_documents(args.gold), by, args.top_relations)
-        print()
-        print(format_breakdowns(tables, _relation_namer(args.relations)))
+        _done("", args.out)
+        _done(format_breakdowns(tables, _relation_namer(args.relations)), args.out)
         scores = {**scores, "breakdowns": tables}
     if args.out:
         atomic_write_json(args.out, scores)
@@ -159,12 +169,12 @@ def _evaluate_end_to_end(args: argparse.Namespace) -> int:
     scores, gold_scores, n, stages = evaluate_files_end_to_end(
         args.gold, pipeline=_pipeline(args) if args.model else None, pred_path=args.pred, train_path=args.train,
         extracted_path=args.extracted, stages=bool(args.model) and not args.no_stages)
-    print(f"end to end, {n} documents ({args.gold}):")
-    print(format_end_to_end(scores, gold_scores))
+    _done(f"end to end, {n} documents ({args.gold}):", args.out)
+    _done(format_end_to_end(scores, gold_scores), args.out)
     if stages:
-        print()
-        print("stage table (each stage given gold input from the stages before it):")
-        print(format_stage_table({"end_to_end": scores, **stages}))
+        _done("", args.out)
+        _done("stage table (each stage given gold input from the stages before it):", args.out)
+        _done(format_stage_table({"end_to_end": scores, **stages}), args.out)
     if args.out:
         atomic_write_json(args.out, {"end_to_end": scores, "gold_entities": gold_scores, "stages": stages})
     return 0
@@ -175,7 +185,7 @@ def cmd_extract(args: argparse.Namespace, rest: Sequence[str]) -> int:
 
     total = count_text_inputs(args.text)  # every input checked before the model loads
     n, n_ent, n_rel = extract_file(_pipeline(args), args.text, args.out, total=total)
-    print(f"{n} documents, {n_ent} entities, {n_rel} predicted relations -> {args.out}")
+    _done(f"{n} documents, {n_ent} entities, {n_rel} predicted relations -> {args.out}", args.out)
     return 0
 
 
@@ -198,9 +208,8 @@ def _add_precision(parser: argparse.ArgumentParser) -> None:
     from docre.models.precision import PRECISIONS
 
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="fp32 (default) | bf16 (autocast, for GPUs; on the CPU measured no faster over many documents "
-                             "and with 1.5-2.6x the memory; predictions may differ where a logit is within "
-                             "rounding of the threshold) | fp16 (GPU only)")
+                        help="numeric precision of prediction: fp32, bf16 (autocast; for GPUs) or fp16 (GPU only); "
+                             "speed, memory and agreement are in docs/gpu.md")
 
 
 def cmd_predict(args: argparse.Namespace, rest: Sequence[str]) -> int:
@@ -212,7 +221,7 @@ def cmd_predict(args: argparse.Namespace, rest: Sequence[str]) -> int:
     pipe = _pipeline(args, procs.device, progress=procs.is_main)
     done = write_predictions(pipe, source, args.out, procs)
     if done is not None:
-        print(f"{done[0]} documents, {done[1]} predicted relations -> {args.out}")
+        _done(f"{done[0]} documents, {done[1]} predicted relations -> {args.out}", args.out)
     return 0
 
 
@@ -220,13 +229,18 @@ def cmd_submit(args: argparse.Namespace, rest: Sequence[str]) -> int:
     from docre.pipeline import write_submission
     from docre.streaming import launched_processes, open_documents
 
+    from docre.utils.io import is_stdout
+
+    if args.zip and is_stdout(args.out):
+        raise DocreError("--zip writes result.zip beside --out: name an output file, not -")
     procs = launched_processes(args.device)
     source = open_documents(args.data, progress=not args.quiet and procs.is_main)  # checked before the model loads
     pipe = _pipeline(args, procs.device, progress=procs.is_main)
     zip_path = Path(args.out).with_suffix(".zip") if args.zip else None
     done = write_submission(pipe, source, args.out, zip_path, procs)
     if done is not None:
-        print(f"{done[0]} documents, {done[1]} triples -> {args.out}" + (f" (and {zip_path})" if zip_path else ""))
+        _done(f"{done[0]} documents, {done[1]} triples -> {args.out}" + (f" (and {zip_path})" if zip_path else ""),
+              args.out)
     return 0
 
 
@@ -260,15 +274,24 @@ def cmd_env(args: argparse.Namespace, rest: Sequence[str]) -> int:
     return 0
 
 
-def _add_interchange_parsers(dsub: Any) -> None:
+def cmd_config(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    """``docre config show``: the effective configuration (defaults, file, overrides) as JSON."""
+    from docre.config import load_config
+
+    config = load_config(args.config, _parse_overrides(rest))
+    print(json.dumps(config.to_dict(), indent=2))
+    return 0
+
+
+def _add_interchange_parsers(dsub: Any, command: Any) -> None:
     """``docre data import`` and ``docre data export`` (docre.interchange)."""
-    di = dsub.add_parser("import", help="brat or Label Studio annotations -> DocRED JSON",
-                         description="Read brat standoff files (.txt + .ann) or a Label Studio JSON export, cut the "
-                                     "texts into sentences and words (spaCy's rule-based English tokenizer, no "
-                                     "download), group mentions into entities and write DocRED JSON (char_span kept).")
-    di.add_argument("format", choices=("brat", "labelstudio"))
+    di = command(dsub, "import", "brat or Label Studio annotations -> DocRED JSON",
+                 "Read brat standoff files (.txt + .ann) or a Label Studio JSON export, cut the "
+                 "texts into sentences and words (spaCy's rule-based English tokenizer, no "
+                 "download), group mentions into entities and write DocRED JSON (char_span kept).")
+    di.add_argument("format", choices=("brat", "labelstudio"), help="annotation tool the files come from")
     di.add_argument("src", help="brat: a folder of .txt/.ann files (or one document); labelstudio: its JSON export")
-    di.add_argument("--out", required=True, help="DocRED JSON file to write")
+    di.add_argument("--out", required=True, help="DocRED JSON file to write" + OUT_STDOUT)
     di.add_argument("--relations", default=None, help="relation inventory (rel2id/rel_info/relations.json) to map "
                     "relation labels through; written with the labels found when the file does not exist "
                     "(default: OUT.relations.json, written)")
@@ -284,10 +307,10 @@ def _add_interchange_parsers(dsub: Any) -> None:
     di.add_argument("--coreference", nargs="+", default=None, metavar="LABEL",
                     help="relation labels that mean coreference (default: Coreference Coref)")
     di.add_argument("--text-key", default="text", help="labelstudio: the task data field holding the text")
-    de = dsub.add_parser("export", help="DocRED JSON or predictions -> brat or Label Studio pre-annotations",
-                         description="Write documents (gold labels, or docre predict output with scores) as brat files "
-                                     "or Label Studio tasks that a person corrects and imports back.")
-    de.add_argument("format", choices=("brat", "labelstudio"))
+    de = command(dsub, "export", "DocRED JSON or predictions -> brat or Label Studio pre-annotations",
+                 "Write documents (gold labels, or docre predict output with scores) as brat files "
+                 "or Label Studio tasks that a person corrects and imports back.")
+    de.add_argument("format", choices=("brat", "labelstudio"), help="annotation tool to write for")
     de.add_argument("file", help="DocRED JSON, e.g. the output of docre predict")
     de.add_argument("--out", required=True, help="brat: a new folder; labelstudio: a tasks .json file (its label "
                                                  "config and relation inventory are written beside it)")
@@ -296,20 +319,63 @@ def _add_interchange_parsers(dsub: Any) -> None:
     de.add_argument("--coreference", default="Coreference", help="name of the relation tying an entity's mentions")
     de.add_argument("--labels", choices=("name", "id"), default="name",
                     help="label relations with their names where known (predictions carry them), or their ids")
-    de.add_argument("--relations", default=None, help="relation inventory whose names label the relations "
-                                                      "(e.g. rel_info.json)")
+    de.add_argument("--model", default=None,
+                    help="model directory whose whole relation inventory the annotation config lists, so that an "
+                         "annotator can add relations the predictions miss (default: DocRED's 96 relations when "
+                         "every relation id is one of them, else the relations in FILE)")
+    de.add_argument("--relations", default=None,
+                    help="relation inventory file (e.g. rel_info.json) to list and name the relations with, instead "
+                         "of --model (default: none)")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Help that shows every option's default, unless its text already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (not action.option_strings or "default" in text.lower() or action.required or action.nargs == 0
+                or action.default is argparse.SUPPRESS):
+            return text  # positionals, flags (off unless given), texts that say their default
+        return text + (" (default: none)" if action.default is None else " (default: %(default)s)")
+
+
+def _verbose_parent() -> argparse.ArgumentParser:
+    """``-v/--verbose`` for every subcommand (after the subcommand as well as before it)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging")
+    return parent
+
+
+def _add_prediction_options(s: argparse.ArgumentParser, batch_help: str = "documents per forward pass",
+                            chunk_help: Optional[str] = None) -> None:
+    """Options every command that runs a model shares."""
+    s.add_argument("--batch-size", type=int, default=8, help=batch_help)
+    if chunk_help:
+        s.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help=chunk_help)
+    s.add_argument("--device", default=None, help="cpu | cuda (default: GPU when available)")
+    _add_precision(s)
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+OUT_STDOUT = " ('-': standard output)"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="docre", description="Document-level relation extraction (KMGRE / ATLOP).")
+    p = argparse.ArgumentParser(prog="docre", description="Document-level relation extraction (KMGRE / ATLOP).",
+                                formatter_class=_HelpFormatter)
     p.add_argument("--version", action="version", version=f"docre {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parent = _verbose_parent()
 
-    t = sub.add_parser("train", help="train a model from a config",
-                       description="Train as the config says; override any field with --section.field value "
-                                   "(e.g. --train.epochs 3 --model.head atlop).")
-    t.add_argument("--config", help="JSON config (configs/*.json); defaults when omitted")
+    def command(parent_sub: Any, name: str, hlp: str, description: Optional[str] = None) -> argparse.ArgumentParser:
+        return parent_sub.add_parser(name, help=hlp, description=description or hlp[0].upper() + hlp[1:] + ".",
+                                     formatter_class=_HelpFormatter, parents=[parent])
+
+    t = command(sub, "train", "train a model from a config",
+                "Train as the config says; override any field with --section.field value "
+                "(e.g. --train.epochs 3 --model.head atlop). 'docre config show' prints the result.")
+    t.add_argument("--config", help="JSON config (configs/*.json) (default: the built-in defaults)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     t.add_argument("--seeds", metavar="S1,S2,...",
                    help="train once per seed into <train.output_dir>/seed<N>/ and print mean +- std over seeds; "
@@ -318,34 +384,34 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --seeds: seeds trained at once, in separate processes (CPU threads split between them)")
     t.set_defaults(func=cmd_train)
 
-    c = sub.add_parser("compare", help="compare configurations over seeds (mean +- std, paired differences)",
-                       description="Each RUN is a run directory or a directory of seed<N>/ runs (docre train "
-                                   "--seeds); NAME=RUN names it. Prints the mean +- std over seeds of each metric at "
-                                   "the best dev point and, for every group against the baseline, the paired "
-                                   "difference in F1 on the seeds they share with a bootstrap interval (resampling "
-                                   "seeds and dev documents).")
+    c = command(sub, "compare", "compare configurations over seeds (mean +- std, paired differences)",
+                "Each RUN is a run directory or a directory of seed<N>/ runs (docre train "
+                "--seeds); NAME=RUN names it. Prints the mean +- std over seeds of each metric at "
+                "the best dev point and, for every group against the baseline, the paired "
+                "difference in F1 on the seeds they share with a bootstrap interval (resampling "
+                "seeds and dev documents).")
     c.add_argument("runs", nargs="+", metavar="RUN", help="run directories or seed groups, optionally NAME=PATH")
     c.add_argument("--baseline", default=None, help="group the others are compared with (default: the first)")
     c.add_argument("--by", default=None, metavar="B1,B2",
-                   help="also F1 by group: mention_pairs, sentence, relation, length, or all")
+                   help="also F1 by group: mention_pairs, sentence, relation, length, or all (default: none)")
     c.add_argument("--samples", type=int, default=2000, help="bootstrap resamples")
     c.add_argument("--level", type=float, default=0.95, help="confidence level of the interval")
     c.add_argument("--top-relations", type=int, default=10, help="relations shown by name in --by relation")
     c.add_argument("--gold", default=None, help="dev file the runs were validated on (default: from their config)")
     c.add_argument("--gold-range", default=None, help="document range of --gold (default: the runs' dev_range)")
-    c.add_argument("--out", default=None, help="also write the comparison as JSON here")
+    c.add_argument("--out", default=None, help="also write the comparison as JSON here" + OUT_STDOUT)
     c.set_defaults(func=cmd_compare)
 
-    e = sub.add_parser("evaluate", help="official DocRED scores of a result.json (or end-to-end scores from text)",
-                       description="Official DocRED scores of a result.json against a gold file. With --end-to-end: "
-                                   "mention, coreference (MUC, B-cubed, CEAF-e), entity and strict relation scores "
-                                   "of an end-to-end model (--model: extracts from the gold documents' text, their "
-                                   "'text' field or their words joined by spaces, and also scores the model's "
-                                   "relation stage given the gold entities) or of a docre extract output (--pred).")
+    e = command(sub, "evaluate", "official DocRED scores of a result.json (or end-to-end scores from text)",
+                "Official DocRED scores of a result.json against a gold file. With --end-to-end: "
+                "mention, coreference (MUC, B-cubed, CEAF-e), entity and strict relation scores "
+                "of an end-to-end model (--model: extracts from the gold documents' text, their "
+                "'text' field or their words joined by spaces, and also scores the model's "
+                "relation stage given the gold entities) or of a docre extract output (--pred).")
     e.add_argument("--pred", help="predictions (CodaLab result.json format; with --end-to-end: a docre extract output)")
     e.add_argument("--gold", required=True, help="gold DocRED-format file with labels")
-    e.add_argument("--train", help="training file whose facts define Ign F1")
-    e.add_argument("--out", help="also write the scores as JSON here")
+    e.add_argument("--train", help="training file whose facts define Ign F1 (default: none, Ign F1 = F1)")
+    e.add_argument("--out", help="also write the scores as JSON here" + OUT_STDOUT)
     e.add_argument("--end-to-end", action="store_true", help="score entities and relations found from text")
     e.add_argument("--model", help="with --end-to-end: an end-to-end model directory to extract with")
     e.add_argument("--extracted", help="with --end-to-end --model: also write what was extracted (.json / .jsonl)")
@@ -353,100 +419,110 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --end-to-end --model: skip the stage table (each stage scored given gold input from "
                         "the stages before it: coreference on gold mentions, typing on gold clusters, relations on "
                         "gold entities; about one more extraction pass per row)")
-    e.add_argument("--batch-size", type=int, default=8)
-    e.add_argument("--device", default=None, help="cpu | cuda (default: GPU when available)")
-    _add_precision(e)
-    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_prediction_options(e)
     e.add_argument("--max-seq-length", type=int, default=None,
                    help="subwords per document (default 0: whole documents, sliding windows)")
     e.add_argument("--by", default=None, metavar="B1,B2",
                    help="also F1 by group: mention_pairs (|M(h)| x |M(t)|: 1, 2-3, 4-8, 9+), sentence (intra/inter), "
-                        "relation (the most frequent), length (document words), or all")
+                        "relation (the most frequent), length (document words), or all (default: none)")
     e.add_argument("--top-relations", type=int, default=10, help="relations shown by name in --by relation")
-    e.add_argument("--relations", default=None, help="rel_info/rel2id file to print relation names in --by relation")
+    e.add_argument("--relations", default=None,
+                   help="rel_info/rel2id file to print relation names in --by relation (default: DocRED's "
+                        "Wikidata labels for P-ids)")
     e.set_defaults(func=cmd_evaluate)
 
-    x = sub.add_parser("extract", help="entities and relations of plain text (an end-to-end model)",
-                       description="Find the mentions, entities and relations of plain texts with a model trained "
-                                   "with model.task end_to_end. Writes DocRED-format documents (mentions with "
-                                   "char_span [begin, end) into each input text) with their predicted relations.")
+    x = command(sub, "extract", "entities and relations of plain text (an end-to-end model)",
+                "Find the mentions, entities and relations of plain texts with a model trained "
+                "with model.task end_to_end. Writes DocRED-format documents (mentions with "
+                "char_span [begin, end) into each input text) with their predicted relations.")
     x.add_argument("--model", required=True, help="end-to-end model directory (e.g. runs/demo_end_to_end/best_model)")
     x.add_argument("--text", required=True,
-                   help="a .txt file, a directory of .txt files, or a .jsonl file of {\"id\": ..., \"text\": ...} lines")
-    x.add_argument("--out", required=True, help="output: a JSON list (.json) or one document per line (.jsonl)")
-    x.add_argument("--batch-size", type=int, default=8, help="texts per chunk")
-    x.add_argument("--device", default=None, help="cpu | cuda (default: GPU when available)")
-    _add_precision(x)
-    x.add_argument("--quiet", action="store_true", help="no progress bar")
+                   help="a .txt file, a directory of .txt files, or a .jsonl file of "
+                        "{\"id\": ..., \"text\": ...} lines")
+    x.add_argument("--out", required=True,
+                   help="output: a JSON list (.json) or one document per line (.jsonl)" + OUT_STDOUT)
+    _add_prediction_options(x, batch_help="texts per chunk")
     x.add_argument("--max-seq-length", type=int, default=None,
                    help="subwords per document (default 0: whole documents, sliding windows)")
     x.set_defaults(func=cmd_extract)
 
-    for name, func, hlp in (("predict", cmd_predict, "predict relations for new documents (readable JSON)"),
-                            ("submit", cmd_submit, "write a leaderboard result.json for a test file")):
-        s = sub.add_parser(name, help=hlp)
+    for name, func, hlp, desc in (
+            ("predict", cmd_predict, "predict relations for new documents (readable JSON)",
+             "Predict the relations between the given entities of DocRED-format documents. Each document is "
+             "written with its relations: head and tail entity (index and name), relation id and name, "
+             "score = sigmoid(logit of the relation - logit of the threshold class) (above 0.5: predicted) "
+             "and evidence sentences where the model has an evidence head."),
+            ("submit", cmd_submit, "write a leaderboard result.json for a test file",
+             "Predict a test file and write the CodaLab result.json (title, h_idx, t_idx, r, evidence) of the "
+             "DocRED leaderboard; --zip also packs it as result.zip for upload.")):
+        s = command(sub, name, hlp, desc)
         s.add_argument("--model", required=True, help="model directory (e.g. runs/x/best_model)")
         s.add_argument("--data", required=True,
                        help="DocRED-format documents (labels optional): a .json list (read incrementally) "
                             "or .jsonl (one document per line)")
         s.add_argument("--out", required=True,
                        help="output file" + (" (.jsonl: one document per line; else a JSON list)"
-                                              if name == "predict" else " (CodaLab result.json)"))
-        s.add_argument("--batch-size", type=int, default=8)
-        s.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE,
-                       help="documents featurised and predicted together (memory holds one chunk; the unit "
-                            "dealt to each process under accelerate launch / torchrun)")
-        s.add_argument("--device", default=None, help="cpu | cuda (default: GPU when available)")
-        _add_precision(s)
-        s.add_argument("--quiet", action="store_true", help="no progress bar")
+                                              if name == "predict" else " (CodaLab result.json)") + OUT_STDOUT)
+        _add_prediction_options(s, chunk_help="documents featurised and predicted together (memory holds one "
+                                              "chunk; the unit dealt to each process under accelerate launch / "
+                                              "torchrun)")
         s.add_argument("--max-seq-length", type=int, default=None,
-                       help="subwords per document (0: whole documents, sliding windows); default: as trained")
+                       help="subwords per document (0: whole documents, sliding windows) (default: as trained)")
         if name == "submit":
             s.add_argument("--zip", action="store_true", help="also write result.zip for CodaLab")
         s.set_defaults(func=func)
 
-    i = sub.add_parser("inspect", help="why did the model predict this triple? (mention-pair attribution)")
+    i = command(sub, "inspect", "why did the model predict this triple? (mention-pair attribution)",
+                "Explain predicted (and, with gold labels, missed) triples: the mention pairs and context "
+                "words each rests on, and each triple's score, logits and margin over the threshold. "
+                "Writes JSON records or a self-contained HTML page; prints an aggregate view.")
     i.add_argument("--model", required=True, help="model directory")
     i.add_argument("--data", required=True, help="DocRED-format documents (with labels: also missed triples)")
     i.add_argument("--doc", nargs="*", default=None, help="document titles or indices (default: all)")
-    i.add_argument("--out", required=True, help=".json (records) or .html (a page)")
-    i.add_argument("--only", choices=("tp", "fp", "fn"), default=None, help="keep only these triples")
-    i.add_argument("--relation", default=None, help="keep only this relation id (e.g. P17)")
+    i.add_argument("--out", required=True, help=".json (records) or .html (a page); '-': JSON to standard output")
+    i.add_argument("--only", choices=("tp", "fp", "fn"), default=None,
+                   help="keep only these triples (default: all)")
+    i.add_argument("--relation", default=None, help="keep only this relation id, e.g. P17 (default: all)")
     i.add_argument("--top-k", type=int, default=10, help="mention pairs / context tokens per triple")
-    i.add_argument("--batch-size", type=int, default=8)
-    i.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE,
-                   help="documents explained together (memory holds one chunk)")
-    i.add_argument("--device", default=None)
-    _add_precision(i)
-    i.add_argument("--quiet", action="store_true")
+    _add_prediction_options(i, chunk_help="documents explained together (memory holds one chunk)")
     i.set_defaults(func=cmd_inspect)
 
-    v = sub.add_parser("env", help="this environment, or what changed since a run or model was trained",
-                       description="Without DIR: print docre's, Python's and the libraries' versions and the "
-                                   "hardware. With a run or model directory: list what differs between the "
-                                   "environment it recorded (environment.json) and this one: library versions, "
-                                   "hardware, and the sha256 of its data files and encoder weights.")
+    v = command(sub, "env", "this environment, or what changed since a run or model was trained",
+                "Without DIR: print docre's, Python's and the libraries' versions and the "
+                "hardware. With a run or model directory: list what differs between the "
+                "environment it recorded (environment.json) and this one: library versions, "
+                "hardware, and the sha256 of its data files and encoder weights.")
     v.add_argument("directory", nargs="?", metavar="DIR", help="run directory or model directory")
     v.set_defaults(func=cmd_env)
 
-    d = sub.add_parser("data", help="dataset statistics and validation; import/export annotation-tool files")
-    dsub = d.add_subparsers(dest="data_command", required=True)
-    ds = dsub.add_parser("stats", help="documents, entities, mentions, pairs, subword lengths, relations")
-    ds.add_argument("file")
+    d = command(sub, "data", "dataset statistics and validation; import/export annotation-tool files")
+    dsub = d.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
+    ds = command(dsub, "stats", "documents, entities, mentions, pairs, subword lengths, relations")
+    ds.add_argument("file", help="DocRED-format file (.json or .jsonl)")
     ds.add_argument("--tokenizer", default="minilm", help="tokenizer for subword lengths ('none' to skip)")
     ds.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    dv = dsub.add_parser("validate", help="list every problem in a DocRED-format file")
-    dv.add_argument("file")
-    dv.add_argument("--relations", default=None, help="rel2id/rel_info file labels must use")
-    _add_interchange_parsers(dsub)
+    ds.add_argument("--relations", default=None,
+                    help="rel_info/rel2id file naming the relations (default: DocRED's Wikidata labels for P-ids)")
+    dv = command(dsub, "validate", "list every problem in a DocRED-format file")
+    dv.add_argument("file", help="DocRED-format file (.json or .jsonl)")
+    dv.add_argument("--relations", default=None, help="rel2id/rel_info file labels must use (default: any id)")
+    _add_interchange_parsers(dsub, command)
     d.set_defaults(func=cmd_data)
+
+    g = command(sub, "config", "print the effective configuration of a config file plus overrides")
+    gsub = g.add_subparsers(dest="config_command", required=True, metavar="CONFIG_COMMAND")
+    gs = command(gsub, "show", "print the effective configuration as JSON",
+                 "Print the configuration docre train would use: the defaults, then --config, then "
+                 "--section.field value overrides, validated, as JSON.")
+    gs.add_argument("--config", help="JSON config (configs/*.json) (default: the built-in defaults)")
+    g.set_defaults(func=cmd_config)
     return p
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    if rest and args.command != "train":
+    if rest and args.command not in ("train", "config"):
         parser.error(f"unrecognised arguments: {' '.join(rest)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")

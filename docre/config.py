@@ -76,7 +76,7 @@ class KMGREConfig:
                                     "gradients do not reach it) or 'separate' (a second pretrained encoder).",
                           choices=("shared", "separate"))
     na_policy: str = _f("skip", "E-step pseudo labels for NA entity pairs: 'skip' (NA pairs left out of omega's "
-                                "loss; the default, chosen by the seed study in the README), 'threshold_class' "
+                                "loss; the default, chosen by the seed study in docs/results.md), 'threshold_class' "
                                 "(class 0 is their gold class: the paper's reading), 'all_key' (every mention "
                                 "pair of an NA entity pair is a key instance).",
                         choices=("threshold_class", "all_key", "skip"))
@@ -99,7 +99,7 @@ class KMGREConfig:
     add_entity_logit: bool = _f(True, "Not in the paper: add ATLOP's entity-level logit (entity pooling of all "
                                       "mentions, the same extractor and group bilinear) to the key pairs' fused "
                                       "logit, so K refines the entity-level evidence instead of replacing it. The "
-                                      "default, chosen by the seed study in the README (+2.2 F1 over ATLOP, +2.6 "
+                                      "default, chosen by the seed study in docs/results.md (+2.2 F1 over ATLOP, +2.6 "
                                       "over the key pairs alone); false: the paper's fusion.")
     omega_to_encoder: bool = _f(False, "Not in the paper: with the shared encoder, let the key-instance "
                                        "classifier's loss reach the encoder (by default its inputs are detached).")
@@ -139,7 +139,8 @@ class EndToEndConfig:
                                  "(any pair), 'average' (mean over pairs) or 'complete' (every pair, JEREX's).",
                       choices=("single", "average", "complete"))
     lr: float = _f(1e-3, "AdamW learning rate of the mention and coreference layers (small MLPs: at ATLOP's 1e-4 for "
-                         "new layers they barely learned to use exact string matches within 2 Re-DocRED epochs; README).")
+                         "new layers they barely learned to use exact string matches within 2 Re-DocRED epochs; "
+                         "docs/end-to-end.md).")
     loss_mention: float = _f(1.0, "Weight of the mention detection/typing loss (cross-entropy over sampled spans).")
     loss_coref: float = _f(1.0, "Weight of the coreference loss (binary cross-entropy over gold mention pairs).")
     loss_relation: float = _f(1.0, "Weight of the relation head's loss (trained on gold entities).")

@@ -15,6 +15,8 @@ from docre.data.relations import RelationInventory
 from docre.errors import DataError, DataProblem
 from docre.utils.io import read_text_file
 
+EMPTY_FILE = "the file is empty (expected a JSON list of documents)"
+
 
 def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
@@ -196,6 +198,8 @@ def _load_raw(path: Path) -> list[Any]:
     if is_jsonl(path):
         return list(iter_raw_documents(path))
     text = read_text_file(path)
+    if not text.strip():  # worded as the streaming reader words it (docre predict, submit, inspect)
+        raise DataError(DataProblem(str(path), EMPTY_FILE))
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -15,11 +15,26 @@ def _is_int(x: object) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
+def wikidata_names(ids: Iterable[str]) -> dict[str, str]:
+    """Wikidata labels of ``ids`` when all of them (the NA class aside) are DocRED's relation
+    ids, else nothing (ids of another inventory, e.g. DWIE's or CDR's, keep their own names)."""
+    from docre.resources import wikidata_relation_labels
+
+    labels = wikidata_relation_labels()
+    rels = [r for r in ids if r != NA_RELATION]
+    if not rels or any(r not in labels for r in rels):
+        return {}
+    return {r: labels[r] for r in rels}
+
+
 @dataclass
 class RelationInventory:
     """Relation ids in class order. ``ids[0]`` is always the NA/threshold class ``"Na"``.
 
-    ``names`` maps a relation id (e.g. ``"P17"``) to a readable name (``"country"``).
+    ``names`` maps a relation id (e.g. ``"P17"``) to a readable name (``"country"``). When every
+    relation id is one of DocRED's Wikidata properties, the ids given no name get their Wikidata
+    label (:func:`docre.resources.wikidata_relation_labels`), so models and files that carry only
+    ids still read ``country``, not ``P17``.
     """
 
     ids: list[str]
@@ -29,6 +44,7 @@ class RelationInventory:
         if not self.ids or self.ids[0] != NA_RELATION:
             self.ids = [NA_RELATION] + [r for r in self.ids if r != NA_RELATION]
         self._index = {r: i for i, r in enumerate(self.ids)}
+        self.names = {**wikidata_names(self.ids), **self.names}
 
     def __len__(self) -> int:
         return len(self.ids)

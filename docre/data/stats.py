@@ -159,8 +159,10 @@ def label_stats(docs: Sequence[Document], relations: Optional[RelationInventory]
         pairs += num_entity_pairs(d)
         positive += num_labelled_pairs(d)
     facts = intra + inter
+    if relations is None:  # DocRED's ids are named by their Wikidata labels even without a relations file
+        relations = RelationInventory.from_relations(counts)
     table = [
-        RelationCount(r, c, c / facts, relations.names.get(r) if relations is not None else None)
+        RelationCount(r, c, c / facts, relations.names.get(r))
         for r, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
     return LabelStats(

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Optional, Union
 
 from docre.data.documents import Document
-from docre.data.reader import _DocValidator
+from docre.data.reader import EMPTY_FILE, _DocValidator
 from docre.data.relations import RelationInventory
 from docre.errors import DataError, DataProblem
 from docre.utils.jsonstream import JSONL_SUFFIXES
@@ -128,7 +128,7 @@ class _ArrayScanner:
 
     def __iter__(self) -> Iterator[Any]:
         if not self._skip_ws():
-            raise self._error(self.pos, "the file is empty (expected a JSON list of documents)")
+            raise DataError(DataProblem(self.file, EMPTY_FILE))
         c = self.buf[self.pos]
         if c == "\ufeff":
             raise self._error(self.pos, "the file starts with a UTF-8 byte order mark; save it without one")

@@ -30,7 +30,8 @@ states it as JSON Schema and :func:`validate_record` checks it)::
       "filters": {"only": str | null, "relation": str | null, "top_k": int},
       "triples": [{
         "h": int, "t": int, "r": str, "relation": str,     # entity indices, relation id and name
-        "head_name": str, "tail_name": str,
+        "head": str, "head_type": str, "tail": str, "tail_type": str,  # entity names and types
+        "score": float,            # sigmoid(margin) = sigmoid(l_r - l_TH), as docre predict's score
         "predicted": bool,
         "status": "tp" | "fp" | "fn" | null,                # null: the document has no gold labels
         "logit": float,            # entity-level logit of r
@@ -69,8 +70,10 @@ Choices made here:
   stand. For context tokens it keeps the ``top_k`` heaviest words. ``top_k = 0``: keep all.
 - Triples: every predicted triple, plus (when the document has gold labels) every gold
   triple the model missed (``fn``), with its logits and mention pairs as for the others.
-  Gold triples whose relation the model does not know cannot be predicted: they are
-  counted in ``scores.fn`` but get no triple record.
+  The field names and ``score`` mean what they mean in ``docre predict``'s output.
+  A gold triple whose relation the model does not know is an error (:class:`DataError`
+  naming the document and label): the model could never predict it, and scores that
+  counted it as missed would mislead.
 - ``scores`` are the document's own before ``only``/``relation`` filter its triples;
   the filters only select which triple records are kept.
 - KMGRE before its EM phase (warm-up at entity level): the entity logits come from the
@@ -97,7 +100,7 @@ from docre.models.batch import collate
 from docre.models.mention_pairs import CONTEXT_EPS
 from docre.models.pooling import pool_entities
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: triples name entities head / tail (as docre predict) and carry score
 STATUSES = ("tp", "fp", "fn")
 ATTRIBUTIONS = ("key_pairs", "context")
 
@@ -123,8 +126,9 @@ _PAIR = _obj({"rank": _INT, "head": _MENTION, "tail": _MENTION, "p_omega": _NUM,
               "key": _BOOL, "share": _NUM, "same_sentence": _BOOL})
 _TOKEN = _obj({"word": _INT, "sent_id": _INT, "pos": _INT, "text": _STR, "weight": _NUM})
 _TRIPLE = _obj({
-    "h": _INT, "t": _INT, "r": _STR, "relation": _STR, "head_name": _STR, "tail_name": _STR,
-    "predicted": _BOOL, "status": {"type": ["string", "null"], "enum": [*STATUSES, None]},
+    "h": _INT, "t": _INT, "r": _STR, "relation": _STR, "head": _STR, "head_type": _STR, "tail": _STR,
+    "tail_type": _STR, "score": _NUM, "predicted": _BOOL,
+    "status": {"type": ["string", "null"], "enum": [*STATUSES, None]},
     "logit": _NUM, "threshold_logit": _NUM, "margin": _NUM,
     "num_mention_pairs": {"type": ["integer", "null"]}, "num_key_pairs": {"type": ["integer", "null"]},
     "mention_pairs": {"type": ["array", "null"], "items": _PAIR},
@@ -407,10 +411,11 @@ class _DocumentExplainer:
                 continue
             j = self.pair_of[(h, t)]
             logit, th = float(self.logits[j, c]), float(self.logits[j, 0])
+            head, tail = doc.entities[h], doc.entities[t]
             tr: dict[str, Any] = {
-                "h": h, "t": t, "r": r, "relation": rels.name(r), "head_name": doc.entities[h].name,
-                "tail_name": doc.entities[t].name, "predicted": is_pred, "status": status,
-                "logit": logit, "threshold_logit": th, "margin": logit - th,
+                "h": h, "t": t, "r": r, "relation": rels.name(r), "head": head.name, "head_type": head.type,
+                "tail": tail.name, "tail_type": tail.type, "score": _sigmoid(logit - th),
+                "predicted": is_pred, "status": status, "logit": logit, "threshold_logit": th, "margin": logit - th,
                 "num_mention_pairs": None, "num_key_pairs": None, "mention_pairs": None, "context_tokens": None,
             }
             if "key" in self.details:
@@ -433,7 +438,7 @@ class _DocumentExplainer:
 @torch.inference_mode()
 def explain_documents(model: Any, tokenizer: Any, documents: Sequence[Document], only: Optional[str] = None,
                       relation: Optional[str] = None, top_k: int = 10, batch_size: int = 8,
-                      progress: bool = False) -> list[dict[str, Any]]:
+                      progress: bool = False, source: str = "<documents>") -> list[dict[str, Any]]:
     """Attribution records of documents, one per document, in input order (schema above).
 
     Args:
@@ -449,11 +454,13 @@ def explain_documents(model: Any, tokenizer: Any, documents: Sequence[Document],
 
     Raises:
         DocreError: a bad filter value (unknown relation, status, negative top_k).
+        DataError: a gold label whose relation the model does not know (``source`` names the file).
     """
     from tqdm.auto import tqdm
 
     _check_filters(model, only, relation, top_k)
     documents = list(documents)
+    check_gold_relations(documents, model.relations, source)
     feats = featurize_documents(documents, tokenizer, model.relations, model.config.data.max_seq_length,
                                 markers=model.config.data.entity_markers)
     captured: dict[str, Any] = {}
@@ -493,6 +500,30 @@ def explain_documents(model: Any, tokenizer: Any, documents: Sequence[Document],
         if not s and r is not None and len(modes) == 1:
             r["attribution"] = next(iter(modes))
     return [r for r in records if r is not None]
+
+
+def _sigmoid(x: float) -> float:
+    """The score docre predict gives a triple, from its margin l_r - l_TH (rounded alike)."""
+    return round(1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x)), 6)
+
+
+def check_gold_relations(documents: Sequence[Document], relations: Any, source: str = "<documents>") -> None:
+    """Every gold label's relation must be one the model knows (else inspect's scores and missed
+    triples would silently leave it out).
+
+    Raises:
+        DataError: naming the file, the document (index and title) and the label.
+    """
+    from docre.errors import DataError, DataProblem
+
+    for doc in documents:
+        for k, fact in enumerate(doc.labels or []):
+            if fact.r not in relations or relations.index(fact.r) == 0:
+                known = ", ".join(relations.ids[1:11]) + (", ..." if len(relations) > 11 else "")
+                raise DataError(DataProblem(
+                    source, f"relation {fact.r!r} is not one the model knows ({len(relations) - 1} relations: "
+                            f"{known}); inspect needs gold labels in the model's inventory", doc.index, doc.title,
+                    f"labels[{k}].r"))
 
 
 # ---------------------------------------------------------------------------- aggregate

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
@@ -23,7 +24,10 @@ OUTPUT_FORMATS = (".json", ".html")
 
 
 def output_format(path: str | Path) -> str:
-    """``.json`` or ``.html`` from the output path's extension (else :class:`DocreError`)."""
+    """``.json`` or ``.html`` from the output path's extension (else :class:`DocreError`); ``-``
+    (standard output) is ``.json``."""
+    if str(path) == "-":
+        return ".json"
     ext = Path(path).suffix.lower()
     if ext not in OUTPUT_FORMATS:
         raise DocreError(f"--out {path}: the extension must be .json (records) or .html (a page), "
@@ -94,8 +98,10 @@ def _spool(stack: contextlib.ExitStack, path: Path, records: Iterable[dict[str, 
     return a function giving a fresh iterator over them."""
     import tempfile
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".spool", dir=path.parent)
+    folder = None if str(path) == "-" else path.parent  # standard output: the system's temporary folder
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".spool", dir=folder)
     spool = Path(name)
     stack.callback(lambda: spool.unlink(missing_ok=True))
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -141,9 +147,11 @@ class _SparseDocuments(Sequence):
 
 
 def explain_stream(pipe: Any, docs: Any, shard: tuple[int, int] = (0, 1), only: Optional[str] = None,
-                   relation: Optional[str] = None, top_k: int = 10) -> Iterator[tuple[int, dict[str, Any]]]:
+                   relation: Optional[str] = None, top_k: int = 10, name: Optional[str] = None
+                   ) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(position, attribution record)`` of every document of ``docs`` (a file, a list, any
-    iterable) in process ``shard[0]``'s chunks, explained ``pipe.chunk_size`` documents at a time."""
+    iterable) in process ``shard[0]``'s chunks, explained ``pipe.chunk_size`` documents at a time.
+    ``name`` names the input in errors (default: the file, or ``<documents>``)."""
     from docre.inspect.attribution import explain_documents
     from docre.streaming import DocumentSource, chunked, in_shard, open_documents, progress_bar, shard_size
 
@@ -154,7 +162,8 @@ def explain_stream(pipe: Any, docs: Any, shard: tuple[int, int] = (0, 1), only: 
     with progress_bar(total, "explain", pipe.progress) as bar:
         for chunk in chunked(mine, pipe.chunk_size):
             records = explain_documents(pipe.model, pipe.tokenizer, [d for _, d in chunk], only=only,
-                                        relation=relation, top_k=top_k, batch_size=pipe.batch_size)
+                                        relation=relation, top_k=top_k, batch_size=pipe.batch_size,
+                                        source=name or source.name)
             for (p, _), rec in zip(chunk, records):
                 yield p, rec
             bar.update(len(chunk))
@@ -185,7 +194,8 @@ def run_inspect(args: argparse.Namespace) -> int:
     _check_filters(pipe.model, args.only, args.relation, args.top_k)
     meta = {"model": str(args.model), "data": str(args.data), "head": pipe.model.config.model.head,
             "filters": {"only": args.only, "relation": args.relation, "top_k": args.top_k}}
-    local = explain_stream(pipe, docs, procs.shard, only=args.only, relation=args.relation, top_k=args.top_k)
+    local = explain_stream(pipe, docs, procs.shard, only=args.only, relation=args.relation, top_k=args.top_k,
+                           name=str(args.data))
     with ordered_records(local, args.out, procs) as records:
         if records is None:
             return 0
@@ -198,6 +208,7 @@ def run_inspect(args: argparse.Namespace) -> int:
                 yield r
 
         agg = write_output(args.out, counted(records), None, meta)
-    print(format_aggregate(agg))
-    print(f"{counts['documents']} documents, {counts['triples']} triples -> {args.out}")
+    stream = sys.stderr if str(args.out) == "-" else sys.stdout  # the records went to standard output
+    print(format_aggregate(agg), file=stream)
+    print(f"{counts['documents']} documents, {counts['triples']} triples -> {args.out}", file=stream)
     return 0

@@ -85,7 +85,8 @@ header#top h1 { font-size: 17px; margin: 0; font-weight: 600; letter-spacing: .2
 header#top #summary { color: #cbd5e1; font-size: 13px; }
 header#top #meta { margin-left: auto; color: #94a3b8; font-size: 12px; white-space: nowrap; overflow: hidden;
                    text-overflow: ellipsis; max-width: 45%; }
-#layout { display: grid; grid-template-columns: 260px minmax(0, 1fr) 470px; gap: 12px; padding: 12px;
+#layout { display: grid; grid-template-columns: clamp(200px, 17vw, 260px) minmax(0, 1fr) clamp(340px, 30vw, 470px);
+          gap: 12px; padding: 12px;
           height: calc(100vh - 44px); }
 #layout > * { min-height: 0; overflow: auto; }
 .panel { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px;
@@ -138,6 +139,8 @@ th[aria-sort=ascending]::after { content: " \25B2"; font-size: 9px; }
 th[aria-sort=descending]::after { content: " \25BC"; font-size: 9px; }
 td { padding: 5px 6px; border-bottom: 1px solid #f0f1f4; vertical-align: middle; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+#triples-view { overflow-x: auto; }   /* a table wider than its column scrolls; it is never cut */
+#triples td:not(.num) { overflow-wrap: anywhere; }
 tr.triple { cursor: pointer; }
 tr.triple:hover { background: #f9fafb; }
 tr.triple.selected { background: var(--sel); }
@@ -205,6 +208,8 @@ _SCRIPT = r"""
     }
     return e;
   }
+  // a share as a percentage with two significant digits below 10% (0.041%, 2.7%, 35.2%): never a bare "0.0%"
+  const pct = (x) => { const v = 100 * x; return (v === 0 ? "0" : v >= 10 ? v.toFixed(1) : v.toPrecision(2)) + "%"; };
   const fmt = (x, n = 2) => (x === null || x === undefined || Number.isNaN(x)) ? "\u2013" : Number(x).toFixed(n);
   const tripleKey = (t) => t.h + ":" + t.r + ":" + t.t;
   const entBg = (e) => "hsl(" + ((e * 137.508) % 360).toFixed(1) + ", 70%, 93%)";
@@ -280,8 +285,17 @@ _SCRIPT = r"""
           el("thead", {}, el("tr", {}, el("th", { text: "relation" }), el("th", { class: "num", text: "only cross / all" }))), tb));
       }
     } else if (DOCS.some((d) => d.attribution === "context")) {
-      box.append(el("p", { class: "muted small", text: "This model scores entity pairs directly (ATLOP): there are no key mention pairs; each triple lists the context words its score attends to." }));
+      box.append(el("p", { class: "muted small", id: "attribution-note", text: contextNote() }));
     }
+  }
+
+  function contextNote() {
+    if (DOCS.some((d) => d.attribution === "context" && d.head === "kmgre"))
+      return "This KMGRE model's key-pair path was not trained yet (it stopped in the entity-level warm-up, before " +
+        "the EM phase): its scores come from the entity-pair head, so each triple lists the context words its score " +
+        "attends to; the mention pairs are shown for p_omega only.";
+    return "This model scores entity pairs directly (ATLOP): there are no key mention pairs; each triple lists the " +
+      "context words its score attends to.";
   }
 
   // ------------------------------------------------------------------ document list
@@ -368,10 +382,11 @@ _SCRIPT = r"""
   // ------------------------------------------------------------------ triples table
   const SORTS = {
     status: (t) => ({ tp: 0, fp: 1, fn: 2, pred: 0 })[statusOf(t)] ?? 3,
-    head: (t) => t.head_name.toLowerCase(),
+    head: (t) => t.head.toLowerCase(),
     relation: (t) => (t.relation + " " + t.r).toLowerCase(),
-    tail: (t) => t.tail_name.toLowerCase(),
+    tail: (t) => t.tail.toLowerCase(),
     margin: (t) => t.margin,
+    score: (t) => t.score,
     logit: (t) => t.logit,
     keys: (t) => t.num_key_pairs ?? -1,
     pomega: (t) => bestPomega(t) ?? -1,
@@ -421,10 +436,11 @@ _SCRIPT = r"""
       tb.append(el("tr", { class: "triple" + (key === state.triple ? " selected" : ""), "data-triple": key, "data-status": st, tabindex: 0,
                            onclick: () => selectTriple(key), onkeydown: (ev) => { if (ev.key === "Enter") selectTriple(key); } },
         el("td", {}, el("span", { class: "badge " + st, text: st ? st.toUpperCase() : "" })),
-        el("td", { text: t.head_name }),
+        el("td", { class: "ent", text: t.head }),
         el("td", {}, el("span", { text: t.relation }), t.relation !== t.r ? el("span", { class: "rel-id", text: t.r }) : null),
-        el("td", { text: t.tail_name }),
+        el("td", { class: "ent", text: t.tail }),
         el("td", { class: "num " + (t.margin > 0 ? "pos" : "neg"), text: (t.margin > 0 ? "+" : "") + fmt(t.margin) }),
+        el("td", { class: "num", text: fmt(t.score, 3) }),
         el("td", { class: "num", text: fmt(t.logit) }),
         el("td", { class: "num kp-col", text: t.num_key_pairs === null ? "\u2013" : t.num_key_pairs + " / " + t.num_mention_pairs }),
         el("td", { class: "num kp-col" }, best === null ? "\u2013" : [el("span", { class: "bar-track" }, el("span", { class: "bar", style: "width:" + (100 * best).toFixed(0) + "%" })), fmt(best)])));
@@ -570,14 +586,15 @@ _SCRIPT = r"""
     box.dataset.triple = tripleKey(t);
     const st = statusOf(t);
     box.append(el("h2", { text: "Why this triple?" }));
-    box.append(el("h3", {}, el("span", { class: "head-name", text: t.head_name }), el("span", { class: "arrow", text: " \u2014 " }),
+    box.append(el("h3", {}, el("span", { class: "head-name", text: t.head }), el("span", { class: "arrow", text: " \u2014 " }),
       el("span", { text: t.relation }), t.relation !== t.r ? el("span", { class: "rel-id", text: t.r }) : null,
-      el("span", { class: "arrow", text: " \u2192 " }), el("span", { class: "tail-name", text: t.tail_name }), " ",
+      el("span", { class: "arrow", text: " \u2192 " }), el("span", { class: "tail-name", text: t.tail }), " ",
       el("span", { class: "badge " + st, text: st ? st.toUpperCase() : "" })));
     const verdict = t.status === "fn" ? "missed: the relation's logit stays below the threshold" :
       t.status === "fp" ? "predicted, but not a gold relation" : t.status === "tp" ? "predicted and correct" : "predicted";
     box.append(el("dl", {},
       el("dt", { text: "decision" }), el("dd", { text: verdict }),
+      el("dt", { text: "score" }), el("dd", { "data-field": "score", title: "sigmoid(margin), as docre predict's score", text: fmt(t.score, 4) }),
       el("dt", { text: "relation logit" }), el("dd", { "data-field": "logit", text: fmt(t.logit, 4) }),
       el("dt", { text: "threshold logit" }), el("dd", { "data-field": "threshold", text: fmt(t.threshold_logit, 4) }),
       el("dt", { text: "margin" }), el("dd", { class: t.margin > 0 ? "pos" : "neg", "data-field": "margin", text: (t.margin > 0 ? "+" : "") + fmt(t.margin, 4) })));
@@ -624,7 +641,7 @@ _SCRIPT = r"""
       for (const c of t.context_tokens) {
         tb.append(el("tr", { class: "ctx-word", "data-word": c.word },
           el("td", { text: c.text }), el("td", { class: "muted small", text: "sentence " + c.sent_id }),
-          el("td", { class: "num" }, el("span", { class: "bar-track" }, el("span", { class: "bar", style: "width:" + (100 * c.weight / mx).toFixed(0) + "%" })), (100 * c.weight).toFixed(1) + "%")));
+          el("td", { class: "num" }, el("span", { class: "bar-track" }, el("span", { class: "bar", style: "width:" + (100 * c.weight / mx).toFixed(0) + "%" })), pct(c.weight))));
       }
       box.append(el("table", { id: "context-table" }, tb));
     }
@@ -747,6 +764,7 @@ _PAGE = """<!DOCTYPE html>
       <table id="triples">
         <thead><tr><th data-sort="status">status</th><th data-sort="head">head</th><th data-sort="relation">relation</th>
         <th data-sort="tail">tail</th><th data-sort="margin" class="num" title="relation logit minus threshold logit">margin</th>
+        <th data-sort="score" class="num" title="sigmoid(margin), as docre predict's score: above 0.5 predicted">score</th>
         <th data-sort="logit" class="num">logit</th><th data-sort="keys" class="num kp-col" title="key pairs / all mention pairs">key pairs</th>
         <th data-sort="pomega" class="num kp-col" title="highest p_omega among the pair's mention pairs">best p_omega</th></tr></thead>
         <tbody></tbody>

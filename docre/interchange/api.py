@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -124,9 +125,35 @@ def display_labels(inventory: RelationInventory, use_names: bool) -> dict[str, s
     return {r: label if counts[brat_safe(label)] == 1 else r for r, label in labels.items()}
 
 
+def export_inventory(found: list[str], names: dict[str, str], relations: Optional[str | Path] = None,
+                     model: Optional[str | Path] = None) -> RelationInventory:
+    """The relations an export declares: the inventory of ``model`` (its ``relations.json``) or of
+    ``relations``, else DocRED's whole inventory when every id ``found`` is a DocRED relation, else
+    the ids found; ids found but missing from the inventory are added at its end."""
+    from docre.resources import wikidata_relation_labels
+
+    if model is not None and relations is not None:
+        raise DocreError("give --model or --relations, not both")
+    if model is not None:
+        relations = Path(model) / "relations.json"
+        if not relations.is_file():
+            raise DocreError(f"{model}: not a model directory (no relations.json)")
+    if relations is not None:
+        known = RelationInventory.from_file(relations)
+        extra = [r for r in RelationInventory.from_relations(found).ids[1:] if r not in known]
+        if extra:
+            logger.warning("%d relation ids of the file are not in %s (%s): listed after its relations", len(extra),
+                           relations, ", ".join(extra[:5]))
+        return RelationInventory(known.ids + extra, {**names, **known.names})
+    labels = wikidata_relation_labels()
+    if found and all(r in labels for r in found):
+        return RelationInventory.from_relations(labels, {**labels, **names})
+    return RelationInventory.from_relations(found, names)
+
+
 def export_annotations(fmt: str, file: str | Path, dst: str | Path, min_score: Optional[float] = None,
                        coreference: str = COREFERENCE, labels: str = "name",
-                       relations: Optional[str | Path] = None) -> ExportReport:
+                       relations: Optional[str | Path] = None, model: Optional[str | Path] = None) -> ExportReport:
     """Write the documents of a DocRED file as brat files (``dst``: a new folder) or Label Studio
     tasks (``dst``: a ``.json`` file), predictions with their scores as pre-annotations.
 
@@ -137,6 +164,12 @@ def export_annotations(fmt: str, file: str | Path, dst: str | Path, min_score: O
         labels: ``name``: relations are labelled with their names where known (the ``relation`` field
             of predictions, or ``relations``), else their ids; ``id``: always the ids.
         relations: a relation inventory whose names label the relations (e.g. DocRED's rel_info.json).
+        model: a model directory: its ``relations.json`` is the inventory (instead of ``relations``).
+
+    The annotation config (brat ``annotation.conf``, Label Studio label config) lists a whole
+    inventory, so that an annotator can add a relation the predictions miss: that of ``model`` or
+    ``relations``; else, when every relation id found is one of DocRED's, DocRED's 96 relations;
+    else the relations found in ``file``.
     """
     if labels not in ("name", "id"):
         raise DocreError(f"labels must be 'name' or 'id', got {labels!r}")
@@ -164,9 +197,7 @@ def export_annotations(fmt: str, file: str | Path, dst: str | Path, min_score: O
         logger.warning("%d documents have only one-mention entities and two of them share a name and type (%s): "
                        "import them back with --entities links, or identical names make them one entity",
                        len(report.name_collisions), ", ".join(report.name_collisions[:5]))
-    if relations is not None:
-        names = {**names, **RelationInventory.from_file(relations).names}
-    inventory = RelationInventory.from_relations(rel_ids, names)
+    inventory = export_inventory(rel_ids, names, relations, model)
     shown = display_labels(inventory, labels == "name")
     for doc in annotated:
         for r in doc.relations:
@@ -184,15 +215,21 @@ def export_annotations(fmt: str, file: str | Path, dst: str | Path, min_score: O
 # ------------------------------------------------------------------ command line (parsed in docre/cli.py)
 def run_interchange_command(args: argparse.Namespace) -> int:
     """``docre data import`` / ``docre data export``; returns the exit code."""
+    from docre.errors import DocreError
+    from docre.utils.io import is_stdout
+
     if args.data_command == "import":
+        if is_stdout(args.out) and args.relations is None:
+            raise DocreError("--out -: name the relation inventory to read or write with --relations (by default "
+                             "it is written beside the output file)")
         options = ImportOptions(entities=args.entities, tokenizer=args.tokenizer, discontinuous=args.discontinuous,
                                 coreference=tuple(args.coreference or COREFERENCE_LABELS))
         res = import_annotations(args.format, args.src, args.out, args.relations, options, args.text_key)
         how = "written" if res.relations_written else "read"
         print(f"{args.out}: {res.report.summary()}; {len(res.relations) - 1} relation ids, inventory {how}: "
-              f"{res.relations_path}")
+              f"{res.relations_path}", file=sys.stderr if is_stdout(args.out) else sys.stdout)
         return 0
     rep = export_annotations(args.format, args.file, args.out, args.min_score, args.coreference, args.labels,
-                             args.relations)
+                             args.relations, getattr(args, "model", None))
     print(f"{args.out}: {rep.summary()}" + (f"; also {', '.join(rep.written[1:])}" if len(rep.written) > 1 else ""))
     return 0

@@ -5,7 +5,7 @@ products in bfloat16 under :func:`torch.autocast`; the weights stay float32 and 
 back as float32 before the prediction rule. It is meant for GPUs (bf16 / fp16 on tensor cores).
 On this project's CPU (AMX) the products themselves run 2x faster in bfloat16, but oneDNN builds its
 kernels for every new input shape: over 1,000 documents `docre predict` measured 43 s and 1.76 GB in
-bf16 against 33 s and 0.67 GB in fp32 (README, "Speed and memory"). Predictions can differ from
+bf16 against 33 s and 0.67 GB in fp32 (docs/gpu.md, "Precision"). Predictions can differ from
 float32 where a relation's logit is within rounding of the threshold class's, so a reported F1
 should be measured at the precision it will be used at.
 Training precision is ``train.mixed_precision`` (accelerate).

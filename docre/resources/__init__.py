@@ -1,6 +1,9 @@
-"""Package data: the bundled synthetic sample (``sample:train.json`` in configs)."""
+"""Package data: the bundled synthetic sample (``sample:train.json`` in configs) and the
+Wikidata labels of DocRED's relation ids."""
 from __future__ import annotations
 
+import functools
+import json
 from importlib import resources
 from pathlib import Path
 from typing import Optional
@@ -18,3 +21,11 @@ def resolve_data_path(path: Optional[str]) -> Optional[str]:
     if path and path.startswith(SAMPLE_PREFIX):
         return str(sample_path(path[len(SAMPLE_PREFIX):]))
     return path
+
+
+@functools.lru_cache(maxsize=1)
+def wikidata_relation_labels() -> dict[str, str]:
+    """English labels of the 96 Wikidata properties that are DocRED's and Re-DocRED's relation
+    ids (``{"P17": "country", "P131": "located in the administrative territorial entity", ...}``)."""
+    text = resources.files("docre.resources").joinpath("wikidata_relations.json").read_text(encoding="utf-8")
+    return dict(json.loads(text)["labels"])

@@ -65,7 +65,8 @@ def test_labels_match_the_hand_count(fixture_docs_path: Path) -> None:
     assert [(r.id, r.count) for r in lab.relations] == [
         ("P159", 2), ("P108", 1), ("P131", 1), ("P17", 1), ("P19", 1), ("P27", 1)]
     assert lab.relations[0].share == pytest.approx(2 / 7)
-    assert all(r.name is None for r in lab.relations)
+    # DocRED's relation ids are named by their Wikidata labels without a relations file
+    assert {r.id: r.name for r in lab.relations}["P159"] == "headquarters location"
 
 
 def test_mention_pairs_are_the_sum_over_ordered_entity_pairs(fixture_docs_path: Path) -> None:
@@ -180,7 +181,7 @@ def test_table_shows_the_numbers(fixture_docs_path: Path, tiny_tokenizer) -> Non
     assert "3 documents" in text
     assert "NA ratio 81.2%" in text
     assert "mentions past 1,024 subwords: 0" in text
-    assert "P159" in text and "28.6%" in text
+    assert "P159" in text and "28.6%" in text and "headquarters location" in text
 
 
 # ------------------------------------------------------------------ validate

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -80,7 +81,7 @@ def test_page_embeds_the_records_and_has_stable_hooks(records: list) -> None:
                    "detail", "legend", "aggregate", "docre-data"):
         assert needed in ids
     sorts = {a["data-sort"] for t, a in parse(page).tags if t == "th" and "data-sort" in a}
-    assert {"status", "head", "relation", "tail", "margin", "logit", "keys", "pomega"} <= sorts
+    assert {"status", "head", "relation", "tail", "margin", "score", "logit", "keys", "pomega"} <= sorts
     assert "p_omega" in page and "Key pair" in page  # the legend explains both
 
 
@@ -184,3 +185,39 @@ def test_select_documents_by_title_then_index() -> None:
     assert output_format("a/b.Json") == ".json"
     with pytest.raises(DocreError, match="extension"):
         output_format("a/b")
+
+
+def test_inspect_scores_and_names_triples_as_predict_does(kmgre: tuple, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    """One meaning per field: score = sigmoid(l_r - l_TH), head / tail the entity names, in both outputs."""
+    _, _, model_dir = kmgre
+    out, preds = tmp_path / "records.json", tmp_path / "preds.json"
+    assert run_cli(capsys, model_dir, out)[0] == 0
+    assert main(["predict", "--model", str(model_dir), "--data", str(DOCS_PATH), "--out", str(preds), "--quiet",
+                 "--device", "cpu"]) == 0
+    predicted = {(d["title"], r["h"], r["t"], r["r"]): r for d in json.loads(preds.read_text()) for r in d["relations"]}
+    inspected = {(rec["title"], t["h"], t["t"], t["r"]): t for rec in load_records(out) for t in rec["triples"]}
+    assert predicted and set(predicted) == {k for k, t in inspected.items() if t["predicted"]}
+    for key, p in predicted.items():
+        t = inspected[key]
+        assert t["score"] == pytest.approx(p["score"], abs=2e-6)
+        assert (t["head"], t["tail"], t["head_type"], t["tail_type"], t["relation"]) == \
+            (p["head"], p["tail"], p["head_type"], p["tail_type"], p["relation"])
+    for t in inspected.values():  # missed triples too: the score is the margin through a sigmoid
+        assert t["score"] == pytest.approx(1 / (1 + math.exp(-t["margin"])), abs=2e-6)
+        assert "head_name" not in t and "tail_name" not in t
+
+
+def test_gold_relation_the_model_does_not_know_exits_2(kmgre: tuple, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    _, _, model_dir = kmgre
+    raw = json.loads(DOCS_PATH.read_text())
+    raw[1]["labels"][1]["r"] = "P9999"
+    data, out = tmp_path / "gold.json", tmp_path / "page.html"
+    data.write_text(json.dumps(raw))
+    code = main(["inspect", "--model", str(model_dir), "--data", str(data), "--out", str(out), "--quiet",
+                 "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"docre: error: {data}, document 1, title 'Brightwater Mills', "
+                                        "field labels[1].r: relation 'P9999' is not one the model knows")
+    assert not out.exists() and list(tmp_path.iterdir()) == [data]

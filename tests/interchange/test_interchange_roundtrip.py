@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -131,11 +132,11 @@ def test_a_corrected_label_studio_task_imports_the_correction(tmp_path: Path):
             r["labels"] = ["country of citizenship"]
     tasks[0]["annotations"] = [{"result": corrected, "was_cancelled": False}]
     (tmp_path / "export.json").write_text(json.dumps(tasks))
+    # the exported inventory lists every DocRED relation, not only the predicted ones: P27 is there
     inv = RelationInventory.from_file(tmp_path / "tasks.relations.json")
-    inv = RelationInventory(inv.ids + ["P27"], {**inv.names, "P27": "country of citizenship"})
-    inv.save(tmp_path / "rel.json")
+    assert "P27" in inv and len(inv) - 1 == 96
     res = import_annotations("labelstudio", tmp_path / "export.json", tmp_path / "back.json",
-                             relations=tmp_path / "rel.json")
+                             relations=tmp_path / "tasks.relations.json")
     assert [(f["h"], f["t"], f["r"]) for f in res.documents[0]["labels"]] == [(0, 1, "P27")]
 
 
@@ -232,3 +233,43 @@ def test_gold_relations_named_from_an_inventory(tmp_path: Path):
     back = {d["title"]: d for d in import_annotations("brat", tmp_path / "brat", tmp_path / "back.json").documents}
     original = json.loads((FIXTURES / "docs.json").read_text())[0]
     assert sorted(f["r"] for f in back["Marel Tovik"]["labels"]) == sorted(f["r"] for f in original["labels"])
+
+
+def _conf_relations(conf: str) -> list[str]:
+    """The relation labels an annotation.conf declares (the coreference relation aside)."""
+    section = conf.split("[relations]\n", 1)[1].split("\n\n", 1)[0]
+    return [line.split("\t")[0] for line in section.splitlines() if "symmetric-transitive" not in line]
+
+
+def test_export_declares_the_whole_inventory_not_only_predicted_relations(tmp_path: Path):
+    """An annotator must be able to add a relation the model missed: the config lists them all."""
+    preds = _predictions(tmp_path)  # predicts P19, P108, P159 only
+    export_annotations("brat", preds, tmp_path / "brat")
+    declared = _conf_relations((tmp_path / "brat" / "annotation.conf").read_text())
+    assert len(declared) == 96 and "country_of_citizenship" in declared and "place_of_birth" in declared
+    assert len(RelationInventory.from_file(tmp_path / "brat" / "relations.json")) == 97  # Na + 96
+
+    # --model: that model's inventory, exactly (the sample model knows 10 relations)
+    model = tmp_path / "model"
+    model.mkdir()
+    sample = RelationInventory.from_file(Path(__file__).parents[2] / "docre" / "resources" / "sample" /
+                                         "relations.json")
+    sample.save(model / "relations.json")
+    assert main(["data", "export", "labelstudio", str(preds), "--out", str(tmp_path / "tasks.json"),
+                 "--model", str(model)]) == 0
+    config = (tmp_path / "tasks.label_config.xml").read_text()
+    relations = re.findall(r'<Relation value="([^"]+)"/>', config)
+    assert relations == ["Coreference", *[sample.name(r) for r in sample.ids[1:]]]
+    assert "spouse" in relations and "date of birth" in relations  # never predicted, still offered
+    assert RelationInventory.from_file(tmp_path / "tasks.relations.json").ids == sample.ids
+
+
+def test_export_of_other_relation_ids_declares_those_found(tmp_path: Path):
+    raw = json.loads((FIXTURES / "docs.json").read_text())
+    for doc in raw:
+        for lab in doc.get("labels") or []:
+            lab["r"] = "located_in" if lab["r"] == "P131" else "works_for"
+    src = tmp_path / "docs.json"
+    src.write_text(json.dumps(raw))
+    export_annotations("brat", src, tmp_path / "brat")
+    assert _conf_relations((tmp_path / "brat" / "annotation.conf").read_text()) == ["located_in", "works_for"]
