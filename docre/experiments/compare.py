@@ -37,6 +37,9 @@ logger = logging.getLogger("docre")
 SEED_PREFIX = "seed"
 #: Metrics of a run's best dev point that ``docre compare`` summarises (keys of ``official_scores``).
 SUMMARY_METRICS = ("f1", "ign_f1", "precision", "recall", "intra_f1", "inter_f1")
+#: end-to-end runs (model.task end_to_end): the dev scores from the text at the best dev point
+E2E_METRICS = {"e2e_mention_f1": "end to end: mention F1", "e2e_coref_f1": "end to end: coreference F1",
+               "e2e_entity_f1": "end to end: entity F1", "e2e_relation_strict_f1": "end to end: strict F1"}
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
@@ -263,6 +266,7 @@ class Comparison:
     breakdowns: dict[str, dict[str, Any]]  # breakdown -> {"groups": [...], "rows": {group: {name: (mean, std)}}, "diff": ...}
     samples: int
     level: float
+    e2e_differences: list[dict[str, Any]] = field(default_factory=list)  # strict F1 from text, per shared seed
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -273,6 +277,7 @@ class Comparison:
                        for g in self.groups},
             "differences": [vars(d) for d in self.differences],
             "breakdowns": self.breakdowns,
+            "e2e_differences": self.e2e_differences,
         }
 
 
@@ -294,7 +299,7 @@ def compare_groups(groups: Sequence[RunGroup], baseline: Optional[str] = None, b
     summary: dict[str, dict[str, tuple[float, float, int]]] = {}
     for g in groups:
         rows = {}
-        for key in SUMMARY_METRICS + ("epoch",):
+        for key in SUMMARY_METRICS + ("epoch",) + tuple(E2E_METRICS):
             vals = g.metric(key)
             rows[key] = (*mean_std(vals), len(vals))
         secs = g.seconds_per_epoch()
@@ -350,7 +355,24 @@ def compare_groups(groups: Sequence[RunGroup], baseline: Optional[str] = None, b
             diffs[g.name] = per_bucket
         tables[name] = {"order": order, "gold": {b: gold_totals[b] for b in order},
                         "f1": {g: {b: f1[g].get(b, (0.0, 0.0)) for b in order} for g in f1}, "diff": diffs}
-    return Comparison(list(groups), base.name, summary, differences, tables, samples, level)
+    return Comparison(list(groups), base.name, summary, differences, tables, samples, level,
+                      e2e_paired_differences(groups, base))
+
+
+def e2e_paired_differences(groups: Sequence[RunGroup], base: RunGroup,
+                           key: str = "e2e_relation_strict_f1") -> list[dict[str, Any]]:
+    """End-to-end runs: ``group - base`` in strict relation F1 from the text on each shared seed and
+    their mean (the runs keep no per-document extraction, so no document-level interval)."""
+    out = []
+    for g in groups:
+        if g is base:
+            continue
+        shared = [s for s in sorted(set(g.seeds) & set(base.seeds))
+                  if key in g.runs[s].best and key in base.runs[s].best]
+        if shared:
+            per = [float(g.runs[s].best[key]) - float(base.runs[s].best[key]) for s in shared]
+            out.append({"group": g.name, "seeds": shared, "per_seed": per, "diff": float(np.mean(per))})
+    return out
 
 
 def _zeros(docs: Sequence[Document]) -> np.ndarray:
@@ -383,6 +405,11 @@ def format_comparison(cmp: Comparison) -> str:
             m, s, n = cmp.summary[g.name][key]
             cells.append("-" if n == 0 or math.isnan(m) else f"{m:.2f} +- {s:.2f}")
         lines.append(f"{label:<34}" + "".join(f"{c:>{width}}" for c in cells))
+    for key, label in E2E_METRICS.items():
+        if any(cmp.summary[g.name][key][2] for g in cmp.groups):
+            cells = ["-" if cmp.summary[g.name][key][2] == 0 else "%.2f +- %.2f" % cmp.summary[g.name][key][:2]
+                     for g in cmp.groups]
+            lines.append(f"{label:<34}" + "".join(f"{c:>{width}}" for c in cells))
     if cmp.differences:
         lines.append("")
         pct = round(100 * cmp.level)
@@ -393,6 +420,9 @@ def format_comparison(cmp: Comparison) -> str:
             per = ", ".join(f"{s}: {v:+.2f}" for s, v in zip(d.seeds, d.per_seed))
             lines.append(f"  {d.group} - {cmp.baseline}: {d.diff:+.2f} [{d.low:+.2f}, {d.high:+.2f}]  {verdict}"
                          f"  (per seed {per})")
+    for d in cmp.e2e_differences:
+        per = ", ".join(f"{s}: {v:+.2f}" for s, v in zip(d["seeds"], d["per_seed"]))
+        lines.append(f"  end to end, strict F1: {d['group']} - {cmp.baseline}: {d['diff']:+.2f} (per seed {per})")
     for name, table in cmp.breakdowns.items():
         lines.append("")
         lines.append(f"F1 by {name} (mean +- std over seeds; difference against {cmp.baseline} with its interval):")

@@ -167,3 +167,30 @@ def _write_config(cfg, tmp_path: Path) -> Path:
     path = tmp_path / "config.json"
     path.write_text(json.dumps(cfg.to_dict()), encoding="utf-8")
     return path
+
+
+def test_compare_shows_end_to_end_scores_and_their_paired_difference(seed_groups, tmp_path):
+    """End-to-end runs: mean +- std of the dev scores from the text, and the strict F1 difference per seed."""
+    root, _ = seed_groups
+    strict = {("a", 1): 20.0, ("a", 2): 22.0, ("b", 1): 23.5, ("b", 2): 23.0}
+    for name, src in (("a", "fast"), ("b", "slow")):
+        shutil.copytree(root / src, tmp_path / name)
+        for s in (1, 2):
+            path = tmp_path / name / f"seed{s}" / "metrics.jsonl"
+            lines = path.read_text().splitlines()
+            final = json.loads(lines[-1])
+            assert "best_epoch" in final
+            final.update({"best_e2e_mention_f1": 80.0 + s, "best_e2e_coref_f1": 70.0, "best_e2e_entity_f1": 60.0,
+                          "best_e2e_relation_strict_f1": strict[name, s]})
+            path.write_text("\n".join(lines[:-1] + [json.dumps(final)]) + "\n")
+    groups = [RunGroup.load(tmp_path / "a", "a"), RunGroup.load(tmp_path / "b", "b")]
+    cmp = compare_groups(groups, samples=200)
+    assert cmp.summary["a"]["e2e_relation_strict_f1"][:2] == pytest.approx((21.0, 2 ** 0.5))
+    assert cmp.summary["b"]["e2e_mention_f1"][:2] == pytest.approx((81.5, 0.5 ** 0.5))
+    (d,) = cmp.e2e_differences
+    assert d["group"] == "b" and d["seeds"] == [1, 2] and d["per_seed"] == pytest.approx([3.5, 1.0])
+    assert d["diff"] == pytest.approx(2.25)
+    text = format_comparison(cmp)
+    assert "end to end: strict F1" in text and "21.00 +- 1.41" in text
+    assert "end to end, strict F1: b - a: +2.25 (per seed 1: +3.50, 2: +1.00)" in text
+    assert json.loads(json.dumps(cmp.to_json()))["e2e_differences"][0]["diff"] == pytest.approx(2.25)
