@@ -146,10 +146,13 @@ def cmd_evaluate(args: argparse.Namespace, rest: Sequence[str]) -> int:
 
 
 def _relation_namer(path: Optional[str]) -> Any:
-    if not path:
-        return None
+    """Names for ``--by relation``: from a relations file, else DocRED's Wikidata labels (P-ids)."""
     from docre.data.relations import RelationInventory
+    from docre.resources import wikidata_relation_labels
 
+    if not path:
+        labels = wikidata_relation_labels()
+        return lambda r: labels.get(r, "")
     return RelationInventory.from_file(path).name
 
 
