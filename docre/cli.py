@@ -546,6 +546,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("docre: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. docre config show | head: the reader stopped reading, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141
 
 
 if __name__ == "__main__":
