@@ -146,10 +146,13 @@ def cmd_evaluate(args: argparse.Namespace, rest: Sequence[str]) -> int:
 
 
 def _relation_namer(path: Optional[str]) -> Any:
-    if not path:
-        return None
+    """Names for ``--by relation``: from a relations file, else DocRED's Wikidata labels (P-ids)."""
     from docre.data.relations import RelationInventory
+    from docre.resources import wikidata_relation_labels
 
+    if not path:
+        labels = wikidata_relation_labels()
+        return lambda r: labels.get(r, "")
     return RelationInventory.from_file(path).name
 
 
@@ -543,6 +546,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("docre: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. docre config show | head: the reader stopped reading, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141
 
 
 if __name__ == "__main__":

@@ -152,3 +152,18 @@ def test_model_files_are_all_readable_by_others(model_dir: Path) -> None:
              for p in model_dir.rglob("*") if p.is_file()}
     assert "model.safetensors" in modes and "config.json" in modes
     assert set(modes.values()) == {0o666 & ~umask}, modes
+
+
+@pytest.mark.parametrize("content", ["", "  \n"])
+def test_an_empty_file_is_worded_alike_by_validate_and_predict(content: str, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    empty = tmp_path / "empty.json"
+    empty.write_text(content, encoding="utf-8")
+    rc, validate_out, _ = _run(["data", "validate", str(empty)], capsys)
+    assert rc == 2
+    rc, _, predict_err = _run(["predict", "--model", str(tmp_path / "no_model"), "--data", str(empty), "--out",
+                               str(tmp_path / "p.json"), "--quiet"], capsys)
+    assert rc == 2  # the data is checked before the model is looked for
+    message = f"{empty}: the file is empty (expected a JSON list of documents)"
+    assert validate_out.splitlines()[0] == message
+    assert predict_err.strip() == f"docre: error: {message}"

@@ -85,7 +85,7 @@ header#top h1 { font-size: 17px; margin: 0; font-weight: 600; letter-spacing: .2
 header#top #summary { color: #cbd5e1; font-size: 13px; }
 header#top #meta { margin-left: auto; color: #94a3b8; font-size: 12px; white-space: nowrap; overflow: hidden;
                    text-overflow: ellipsis; max-width: 45%; }
-#layout { display: grid; grid-template-columns: clamp(200px, 17vw, 260px) minmax(0, 1fr) clamp(340px, 30vw, 470px);
+#layout { display: grid; grid-template-columns: clamp(190px, 15vw, 260px) minmax(0, 1fr) clamp(400px, 33vw, 470px);
           gap: 12px; padding: 12px;
           height: calc(100vh - 44px); }
 #layout > * { min-height: 0; overflow: auto; }
@@ -139,8 +139,8 @@ th[aria-sort=ascending]::after { content: " \25B2"; font-size: 9px; }
 th[aria-sort=descending]::after { content: " \25BC"; font-size: 9px; }
 td { padding: 5px 6px; border-bottom: 1px solid #f0f1f4; vertical-align: middle; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-#triples-view { overflow-x: auto; }   /* a table wider than its column scrolls; it is never cut */
-#triples td:not(.num) { overflow-wrap: anywhere; }
+#triples-view, #detail { overflow-x: auto; }   /* a table wider than its column scrolls; it is never cut */
+#triples td:not(.num) { overflow-wrap: break-word; }
 tr.triple { cursor: pointer; }
 tr.triple:hover { background: #f9fafb; }
 tr.triple.selected { background: var(--sel); }

@@ -70,6 +70,7 @@ def test_cli_evaluate_by_prints_and_writes_the_groups(tmp_path, capsys):
                  "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "by mention pairs of the entity pair" in printed and "4-8" in printed
+    assert "P159 headquarters location" in printed  # DocRED's relation ids named without --relations
     saved = json.loads(out.read_text())
     assert _rows(saved["breakdowns"]["mention_pairs"])["4-8"] == (1, 1, 1, 100.0)
     assert main(["evaluate", "--pred", str(pred), "--gold", str(FIXTURE), "--by", "nonsense"]) == 2

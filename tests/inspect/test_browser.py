@@ -272,5 +272,8 @@ def test_warm_up_kmgre_page_says_so_and_small_context_weights_stay_readable(reco
     path.write_text(render_html(recs, aggregate(recs)), encoding="utf-8")
     rec, t = pick_triple(recs, several=False)
     dom = run_chromium(path.as_uri() + "#" + fragment(rec, t), "--dump-dom")
-    assert "key-pair path was not trained yet" in dom and "scores entity pairs directly (ATLOP)" not in dom
+    import re
+
+    notes = re.findall(r'id="attribution-note"[^>]*>([^<]*)<', dom)  # the side panel's text as rendered
+    assert len(notes) == 1 and "key-pair path was not trained yet" in notes[0] and "ATLOP" not in notes[0]
     assert ">2.7%<" in dom and ">0.041%<" in dom and ">0.0%<" not in dom
