@@ -5,7 +5,7 @@ documents' words, concatenated), puts a mention marker query every 25 subwords, 
 the document encoder (windows, hidden-state averaging, last-layer attention rows) in
 inference mode: the median of ``--repeats`` runs after one warm-up run.
 
-    python bench/bench_length.py --data ../shared/data/dwie/dev.json --lengths 512,1024,2048,4096 \
+    python bench/bench_length.py --data data/dwie/dev.json --lengths 512,1024,2048,4096 \
         --threads 2 --encoder minilm [--device cuda]
 """
 from __future__ import annotations

@@ -5,9 +5,9 @@ Every row is its own command under ``/usr/bin/time -v`` (peak RSS: the largest p
 several processes, the largest of them). Inputs are built under ``--workdir`` by replicating
 the documents of ``--data`` with new titles (``"<title> #k"``), written one document at a time.
 
-    python bench/bench_scaling.py --model runs/x/best_model --data ../shared/data/redocred/dev_revised.json \
+    python bench/bench_scaling.py --model runs/x/best_model --data data/redocred/dev_revised.json \
         --sizes 1000,20000 --what predict
-    python bench/bench_scaling.py --model runs/x/best_model --data ../shared/data/redocred/dev_revised.json \
+    python bench/bench_scaling.py --model runs/x/best_model --data data/redocred/dev_revised.json \
         --what predict-procs,train-procs --procs-docs 1000 --train-steps 12
 
 ``--docre "python -m docre"`` with ``PYTHONPATH`` pointing at another checkout measures that code

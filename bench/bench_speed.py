@@ -3,7 +3,7 @@ and peak RSS, for the encoder alone (the limit), the ATLOP head and the KMGRE he
 
 Each configuration runs in its own process so that peak RSS is its own.
 
-    python bench/bench_speed.py --data ../shared/data/redocred/dev_revised.json --docs 40 \
+    python bench/bench_speed.py --data data/redocred/dev_revised.json --docs 40 \
         --batch-size 4 --threads 2 --encoder minilm
 """
 from __future__ import annotations

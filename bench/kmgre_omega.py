@@ -6,7 +6,7 @@ and the gold labels give (spec 3.3, ``kmgre.na_policy threshold_class``), as a r
 the mention pairs of entity pairs with a relation (the bags KMGRE is about) and of NA pairs.
 
     python bench/kmgre_omega.py runs/redocred_dev400_kmgre/best_model \
-        ../shared/data/redocred/dev_revised.json --range 400:
+        data/redocred/dev_revised.json --range 400:
 """
 from __future__ import annotations
 

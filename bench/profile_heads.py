@@ -17,7 +17,7 @@ Then ``torch.profiler`` records ``--profile-batches`` batches of the full step, 
 encoder forward, head forward, backward and optimizer, and of the head alone, whose top
 entries by self CPU time it prints.
 
-    python bench/profile_heads.py --data ../shared/data/redocred/dev_revised.json --docs 12 \
+    python bench/profile_heads.py --data data/redocred/dev_revised.json --docs 12 \
         --batch-size 4 --threads 2 --encoder minilm --heads atlop,kmgre
 """
 from __future__ import annotations

@@ -6,7 +6,7 @@ peak RSS is a property of the pipeline, not of the encoder's depth.
     python bench/small_encoder.py --encoder minilm --layers 1 --out /tmp/minilm_1layer
     docre train --config configs/demo.json --model.encoder /tmp/minilm_1layer --train.epochs 1 \
         --train.output_dir /tmp/bench_small
-    python bench/bench_scaling.py --model /tmp/bench_small/best_model --data ../shared/data/redocred/dev_revised.json \
+    python bench/bench_scaling.py --model /tmp/bench_small/best_model --data data/redocred/dev_revised.json \
         --sizes 1000,20000 --what predict
 """
 from __future__ import annotations

@@ -4,16 +4,16 @@
 #
 #   scripts/study_dwie_length.sh [--section.field value ...]     (extra overrides go to every run)
 #
-# Environment: DWIE_DIR (default ../shared/data/dwie), OUT_ROOT (default runs/dwie_length),
+# Environment: DWIE_DIR (default data/dwie), OUT_ROOT (default runs/dwie_length),
 # HEADS (default "atlop kmgre"), LENGTHS (default "0 1024"), PARALLEL=1 to train all runs at once
 # (one GPU has room for them), TIME_LIMIT=SECONDS to stop each run after that long (its evaluations
 # so far stay in metrics.jsonl; compare at the last epoch all runs reached).
-# Only DWIE's dev set is in ../shared/data: the study trains on dev.json[:78] and validates on
+# Only DWIE's dev set is in data/dwie: the study trains on dev.json[:78] and validates on
 # dev.json[78:] (20 documents, 6 of them longer than 1,024 MiniLM subwords, 10.6% of their mentions
 # past the cut). With the full DWIE (data_prep/README.md) pass --data.train_file etc. instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-D="${DWIE_DIR:-../shared/data/dwie}"
+D="${DWIE_DIR:-data/dwie}"
 R="${OUT_ROOT:-runs/dwie_length}"
 LIMIT=()
 [[ -n "${TIME_LIMIT:-}" ]] && LIMIT=(timeout --signal=TERM "${TIME_LIMIT}")

@@ -5,13 +5,13 @@
 #
 #   scripts/study_kmgre.sh [SETTING ...]          (default: every setting below, in this order)
 #
-# Environment: REDOCRED (default ../shared/data/redocred/dev_revised.json), SEEDS (default 66,2,7),
+# Environment: REDOCRED (default data/redocred/dev_revised.json), SEEDS (default 66,2,7),
 # JOBS (seeds trained at once, default 2: one per core), OUT_ROOT (default runs/study).
 # Each setting is one `docre train --seeds` call writing OUT_ROOT/NAME/seed<N>/; running the script again
 # skips finished seeds and resumes interrupted ones. Extra settings: add a line to SETTINGS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-D="${REDOCRED:-../shared/data/redocred/dev_revised.json}"
+D="${REDOCRED:-data/redocred/dev_revised.json}"
 SEEDS="${SEEDS:-66,2,7}"
 R="${OUT_ROOT:-runs/study}"
 K=configs/redocred_dev400_minilm_kmgre.json

@@ -1,4 +1,4 @@
-"""The official DocRED metrics (shared/docs/kmgre-method.md, section 6).
+"""The official DocRED metrics.
 
 :func:`official_scores` reproduces the scores of the DocRED CodaLab script -- relation
 F1, Ign F1, evidence F1 -- plus the intra-/inter-sentence split of Re-DocRED's benchmark

@@ -1,7 +1,7 @@
 """Leaderboard (CodaLab) submission files and a human-readable score table.
 
 A submission is ``result.json``: a JSON list of ``{"title", "h_idx", "t_idx", "r",
-"evidence"}``, uploaded zipped (shared/docs/kmgre-method.md, section 6).
+"evidence"}``, uploaded zipped.
 """
 from __future__ import annotations
 
