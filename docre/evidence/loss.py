@@ -23,8 +23,10 @@ EVIDENCE_LOG_EPS = 1e-5
 
 def evidence_kl(sentence_att: torch.Tensor, target: torch.Tensor, eps: float = EVIDENCE_LOG_EPS) -> torch.Tensor:
     """``[P, S]`` attention mass per sentence and ``[P, S]`` gold distributions -> mean ``KL(y || p)``."""
-    logy = torch.where(target > 0, target.clamp(min=1e-30).log(), torch.zeros_like(target))
-    return (target * (logy - torch.log(sentence_att + eps))).sum(-1).mean()
+    gold = target > 0
+    logy = torch.where(gold, target.clamp(min=1e-30).log(), torch.zeros_like(target))
+    logp = torch.log(torch.where(gold, sentence_att, torch.ones_like(sentence_att)) + eps)  # only gold terms count
+    return torch.where(gold, target * (logy - logp), torch.zeros_like(target)).sum(-1).mean()
 
 
 def document_evidence_targets(feat: DocFeatures) -> tuple[list[int], Optional[torch.Tensor]]:
