@@ -24,7 +24,7 @@ from docre.training import train
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "docs.json"
 VARIANTS = {
     "atlop": {"model.head": "atlop"},
-    "kmgre": {"model.head": "kmgre", "kmgre.warmup_epochs": 10, "kmgre.em_period": -1},
+    "kmgre": {"model.head": "kmgre", "kmgre.warmup_epochs": 6, "kmgre.em_period": -1},
 }
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -47,8 +47,8 @@ def trained(request: pytest.FixtureRequest, tiny_encoder_dir: Path, tmp_path_fac
 
     tmp = tmp_path_factory.mktemp("evidence_" + request.param)
     config = tiny_config(tiny_encoder_dir, tmp / "run", FIXTURE, **{
-        "train.epochs": 40, "train.batch_size": 3, "train.num_threads": 1, "train.lr_encoder": 3e-3,
-        "train.lr_new": 3e-3, "train.eval_every": 10, "train.evidence_weight": 1.0, **VARIANTS[request.param]})
+        "train.epochs": 20, "train.batch_size": 3, "train.num_threads": 1, "train.lr_encoder": 3e-3,
+        "train.lr_new": 3e-3, "train.eval_every": 5, "train.evidence_weight": 1.0, **VARIANTS[request.param]})
     result = train(config)
     model = result.model
     docs = read_documents(FIXTURE)
