@@ -135,6 +135,11 @@ def cmd_evaluate(args: argparse.Namespace, rest: Sequence[str]) -> int:
             raise DocreError(f"--{flag} belongs to --end-to-end evaluation")
     scores = evaluate_files(args.pred, args.gold, args.train)
     _done(format_scores(scores), args.out)
+    if args.evidence_rule:
+        scores = {**scores, **_evidence_rule_scores(args.pred, args.gold)}
+        _done(f"{'evi rule':<10}{scores['rule_evi_precision']:>8.2f}{scores['rule_evi_recall']:>8.2f}"
+              f"{scores['rule_evi_f1']:>8.2f}  (same triples, sentences with mentions of both entities, else either)",
+              args.out)
     if by:
         tables = breakdown_scores(read_predictions(args.pred), read_documents(args.gold), by, args.top_relations)
         _done("", args.out)
@@ -143,6 +148,18 @@ def cmd_evaluate(args: argparse.Namespace, rest: Sequence[str]) -> int:
     if args.out:
         atomic_write_json(args.out, scores)
     return 0
+
+
+def _evidence_rule_scores(pred: str, gold: str) -> dict[str, float]:
+    """Evidence P/R/F1 of the simple rule on the triples of ``pred`` (docre.evidence), as ``rule_evi_*``."""
+    from docre.data.reader import read_documents
+    from docre.evaluation import official_scores
+    from docre.evaluation.official import read_predictions
+    from docre.evidence.attach import rule_evidence_for
+
+    docs = read_documents(gold)
+    s = official_scores(rule_evidence_for(read_predictions(pred), docs), docs)
+    return {f"rule_{k}": s[k] for k in ("evi_precision", "evi_recall", "evi_f1")}
 
 
 def _relation_namer(path: Optional[str]) -> Any:
@@ -432,6 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--relations", default=None,
                    help="rel_info/rel2id file to print relation names in --by relation (default: DocRED's "
                         "Wikidata labels for P-ids)")
+    e.add_argument("--evidence-rule", action="store_true",
+                   help="also score the evidence of the simple rule on the same predicted triples (sentences "
+                        "holding mentions of both entities, else of either): the baseline of docs/evidence.md")
     e.set_defaults(func=cmd_evaluate)
 
     x = command(sub, "extract", "entities and relations of plain text (an end-to-end model)",

@@ -1,7 +1,7 @@
 """Typed, grouped configuration: one dataclass per section, loaded from JSON plus overrides.
 
 A config file is a JSON object with the sections ``data``, ``model``, ``kmgre``, ``e2e``,
-``train`` and ``logging`` (all optional). Overrides use dotted names: ``--train.epochs 3``.
+``train``, ``evidence`` and ``logging`` (all optional). Overrides use dotted names: ``--train.epochs 3``.
 Each component receives only its own section.
 """
 from __future__ import annotations
@@ -176,6 +176,24 @@ class TrainConfig:
     checkpoint_every: int = _f(0, "Also write a resumable checkpoint every N steps (0: only at the end of each "
                                   "epoch). `docre train --resume RUN_DIR` continues from it.")
     keep_checkpoint: bool = _f(False, "Keep the resumable checkpoint after training finished.")
+    evidence_weight: float = _f(0.0, "Weight of the evidence loss (docs/evidence.md): KL divergence from the gold "
+                                     "evidence sentences (uniform over them) to the entity pair's localized-context "
+                                     "attention summed per sentence, over the entity pairs whose facts carry gold "
+                                     "evidence; added to the relation loss in the steps that train it. 0: off.")
+
+
+@dataclass
+class EvidenceConfig:
+    enabled: bool = _f(True, "Give every predicted triple its evidence sentences and a score per sentence "
+                             "(docs/evidence.md); false: empty evidence, as before.")
+    threshold: float = _f(0.2, "A sentence is evidence when its score reaches this; chosen on the dev split at each "
+                               "validation when it has gold evidence (evidence.calibrate) and saved with the model.")
+    key_pair_share: float = _f(0.5, "KMGRE: share of a sentence's score that comes from the key mention pairs (their "
+                                    "sentences, each pair weighted by its share of the fused logit); the rest comes "
+                                    "from the entity pair's localized-context attention. Chosen on dev with the "
+                                    "threshold when evidence.calibrate.")
+    calibrate: bool = _f(True, "At each validation on a dev split with gold evidence, choose threshold (and, for "
+                               "KMGRE, key_pair_share) that maximise dev evidence F1 on the predicted triples.")
 
 
 @dataclass
@@ -195,6 +213,7 @@ class Config:
     kmgre: KMGREConfig = field(default_factory=KMGREConfig)
     e2e: EndToEndConfig = field(default_factory=EndToEndConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -232,6 +251,10 @@ class Config:
             value = getattr(self.e2e, name)
             if not 0.0 <= value <= 1.0:
                 return (f"e2e.{name}",), f"e2e.{name} = {value!r}: must be in [0, 1]"
+        for name in ("threshold", "key_pair_share"):
+            value = getattr(self.evidence, name)
+            if not 0.0 <= value <= 1.0:
+                return (f"evidence.{name}",), f"evidence.{name} = {value!r}: must be in [0, 1]"
         if not all(isinstance(t, str) for t in self.e2e.entity_types) or \
                 len(set(self.e2e.entity_types)) != len(self.e2e.entity_types):
             return ("e2e.entity_types",), f"e2e.entity_types = {self.e2e.entity_types!r}: must be distinct strings"
@@ -247,7 +270,7 @@ _MINIMUM: dict[str, float] = {
     "data.max_seq_length": 0, "model.emb_size": 1, "model.block_size": 1, "model.window": 8,
     "model.pair_chunk_size": 1, "kmgre.key_emb_size": 1, "kmgre.warmup_epochs": 0, "kmgre.em_period": -1, "train.epochs": 0,
     "train.batch_size": 1, "train.eval_batch_size": 1, "train.grad_accum_steps": 1, "train.num_threads": 0,
-    "train.max_steps": 0, "train.eval_every": 0, "train.length_buckets": 0, "logging.log_every": 1,
+    "train.max_steps": 0, "train.evidence_weight": 0, "train.eval_every": 0, "train.length_buckets": 0, "logging.log_every": 1,
     "e2e.max_span_width": 1, "e2e.width_emb_size": 1, "e2e.neg_spans": -1, "e2e.hidden_size": 1, "e2e.chunk_size": 1,
     "e2e.loss_mention": 0, "e2e.loss_coref": 0, "e2e.loss_relation": 0, "e2e.lr": 0,
 }

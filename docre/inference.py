@@ -86,14 +86,20 @@ def predict(model: Any, features: Sequence[DocFeatures], batch_size: int = 8, pr
     order = length_sorted(features)
     per_doc: list[Optional[list]] = [None] * len(features)
     logits_out: list[Optional[torch.Tensor]] = [None] * len(features)
+    with_evidence = bool(getattr(model, "supports_evidence", False)) and model.config.evidence.enabled
     bar = tqdm(total=len(features), desc="predict", unit="doc", disable=not progress, leave=False)
     for s in range(0, len(order), batch_size):
         idx = order[s: s + batch_size]
         batch = collate([features[i] for i in idx], num_classes)
         batch.labels = [None] * len(idx)
-        out: HeadOutput = model(batch, phase="eval")
-        for i, lg in zip(idx, out.logits):
+        out: HeadOutput = model(batch, phase="eval", return_evidence=True) if with_evidence else \
+            model(batch, phase="eval")
+        for b, (i, lg) in enumerate(zip(idx, out.logits)):
             per_doc[i] = triples_from_logits(features[i], lg, model.relations, model.config.model.num_labels)
+            if with_evidence and out.evidence is not None:
+                from docre.evidence.attach import attach_evidence
+
+                attach_evidence(per_doc[i], features[i], out.evidence[b], model.relations.ids, model.config.evidence)
             if return_logits:
                 logits_out[i] = lg.float().cpu()
         bar.update(len(idx))
@@ -109,14 +115,19 @@ def predict(model: Any, features: Sequence[DocFeatures], batch_size: int = 8, pr
 def readable_prediction(doc: Document, triples: Iterable[dict[str, Any]], relations: Any) -> dict[str, Any]:
     """One document in DocRED format (without gold ``labels``), its ``index`` in the input, and its
     predicted ``relations``: ``{"h", "t", "r", "relation", "score", "head", "head_type", "tail",
-    "tail_type"}`` (entity indices into ``vertexSet``, relation id and name, ``sigmoid(l_r - l_TH)``
-    score, entity display names and types), highest score first."""
+    "tail_type", "evidence", "evidence_scores"}`` (entity indices into ``vertexSet``, relation id and
+    name, ``sigmoid(l_r - l_TH)`` score, entity display names and types, evidence sentence ids and
+    the evidence score of every sentence, when the model gives evidence), highest score first."""
     rels = []
     for t in triples:
         h, tt = doc.entities[t["h_idx"]], doc.entities[t["t_idx"]]
-        rels.append({"h": t["h_idx"], "t": t["t_idx"], "r": t["r"], "relation": relations.name(t["r"]),
-                     "score": t.get("score"), "head": h.name, "head_type": h.type, "tail": tt.name,
-                     "tail_type": tt.type})
+        rel = {"h": t["h_idx"], "t": t["t_idx"], "r": t["r"], "relation": relations.name(t["r"]),
+               "score": t.get("score"), "head": h.name, "head_type": h.type, "tail": tt.name,
+               "tail_type": tt.type}
+        if "evidence_scores" in t:
+            rel["evidence"] = list(t.get("evidence") or [])
+            rel["evidence_scores"] = list(t["evidence_scores"])
+        rels.append(rel)
     rels.sort(key=lambda r: -(r["score"] or 0.0))
     out = doc.to_json()
     out.pop("labels", None)

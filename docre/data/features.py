@@ -20,7 +20,7 @@ from docre.utils.io import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2  # 2: sentence starts and per-pair gold evidence
 MARKER = "*"
 
 
@@ -45,6 +45,8 @@ class DocFeatures:
     labels: Optional[list[list[int]]] = None
     num_truncated_mentions: int = 0
     num_mentions: int = 0
+    sent_pos: list[int] = field(default_factory=list)  # [S] first subword of each sentence (-1: truncated away)
+    evidence: Optional[list[list[int]]] = None  # per pair index: gold evidence sentence ids (union over its facts)
 
     @property
     def num_entities(self) -> int:
@@ -60,6 +62,16 @@ class DocFeatures:
         obj["mention_ref"] = [tuple(p) for p in obj["mention_ref"]]
         return cls(**obj)
 
+    def sentence_spans(self) -> list[tuple[int, int]]:
+        """``[start, end)`` subword range of each sentence in ``input_ids`` (``(0, 0)``: truncated
+        away); the last sentence ends before the closing special token."""
+        n = len(self.input_ids) - 1
+        spans = []
+        for s, start in enumerate(self.sent_pos):
+            nxt = next((p for p in self.sent_pos[s + 1:] if p >= 0), n)
+            spans.append((start, nxt) if start >= 0 else (0, 0))
+        return spans
+
 
 def special_token_ids(tokenizer: Any) -> tuple[int, int]:
     """(start, end) special tokens: CLS/SEP for BERT-likes, BOS/EOS for RoBERTa-likes."""
@@ -70,11 +82,13 @@ def special_token_ids(tokenizer: Any) -> tuple[int, int]:
     return int(start), int(end)
 
 
-def _marked_words(doc: Document, markers: bool = True) -> tuple[list[str], list[int], list[list[int]]]:
+def _marked_words(doc: Document, markers: bool = True
+                  ) -> tuple[list[str], list[int], list[list[int]], list[int]]:
     """Words with ``*`` inserted around mentions (``markers = False``: the words alone).
 
     Returns (pieces, word_piece: piece index of each word, mention_piece: per entity, per
-    mention, the piece index of its opening marker, or of its first word without markers).
+    mention, the piece index of its opening marker, or of its first word without markers,
+    sent_piece: the first piece of each sentence, its opening marker included).
     """
     offsets, total = [], 0
     for s in doc.sents:
@@ -89,8 +103,10 @@ def _marked_words(doc: Document, markers: bool = True) -> tuple[list[str], list[
     pieces: list[str] = []
     word_piece: list[int] = []
     start_piece: dict[int, int] = {}
+    sent_piece: list[int] = []
     w = 0
     for s in doc.sents:
+        sent_piece.append(len(pieces))
         for word in s:
             if w in starts:
                 start_piece[w] = len(pieces)
@@ -102,7 +118,7 @@ def _marked_words(doc: Document, markers: bool = True) -> tuple[list[str], list[
                 pieces.append(MARKER)
             w += 1
     mention_piece = [[start_piece[offsets[m.sent_id] + m.start] for m in ent.mentions] for ent in doc.entities]
-    return pieces, word_piece, mention_piece
+    return pieces, word_piece, mention_piece, sent_piece
 
 
 def featurize_documents(
@@ -131,7 +147,7 @@ def featurize_documents(
         marked = [_marked_words(d, markers) for d in chunk]
         enc = tokenizer([m[0] for m in marked], is_split_into_words=True, add_special_tokens=False)
         for i, doc in enumerate(chunk):
-            pieces, word_piece, mention_piece = marked[i]
+            pieces, word_piece, mention_piece, sent_piece = marked[i]
             ids = enc["input_ids"][i]
             piece_first = [-1] * (len(pieces) + 1)
             for tok, pid in enumerate(enc.word_ids(i)):
@@ -147,6 +163,7 @@ def featurize_documents(
             limit = len(ids) if max_seq_length <= 0 else min(len(ids), max_seq_length - 2)
             input_ids = [start_id] + ids[:limit] + [end_id]
             word_pos = [piece_first[p] + 1 if piece_first[p] < limit else -1 for p in word_piece]
+            sent_pos = [piece_first[p] + 1 if piece_first[p] < limit else -1 for p in sent_piece]
             mention_pos: list[int] = []
             entity_mentions: list[list[int]] = []
             mention_ref: list[tuple[int, int]] = []
@@ -163,10 +180,11 @@ def featurize_documents(
                         truncated += 1
                 entity_mentions.append(kept)
             pairs = list(doc.entity_pairs())
-            labels = None
+            labels = evidence = None
             if doc.labels is not None:
                 pair_idx = {p: j for j, p in enumerate(pairs)}
                 labels = [[] for _ in pairs]
+                evidence = [[] for _ in pairs]
                 for f in doc.labels:
                     if f.r not in relations:
                         continue
@@ -174,11 +192,13 @@ def featurize_documents(
                     lab = labels[pair_idx[(f.h, f.t)]]
                     if c not in lab:
                         lab.append(c)
+                    evi = evidence[pair_idx[(f.h, f.t)]]
+                    evi.extend(e for e in f.evidence if e not in evi)
             out.append(DocFeatures(
                 title=doc.title, doc_index=doc.index, input_ids=input_ids, mention_pos=mention_pos,
                 entity_mentions=entity_mentions, mention_ref=mention_ref, word_pos=word_pos,
                 entity_pairs=pairs, labels=labels, num_truncated_mentions=truncated,
-                num_mentions=sum(len(e.mentions) for e in doc.entities),
+                num_mentions=sum(len(e.mentions) for e in doc.entities), sent_pos=sent_pos, evidence=evidence,
             ))
         bar.update(len(chunk))
     bar.close()

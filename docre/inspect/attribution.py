@@ -481,13 +481,16 @@ def explain_documents(model: Any, tokenizer: Any, documents: Sequence[Document],
             batch = collate([feats[i] for i in idx], model.relations.num_classes)
             batch.labels = [None] * len(idx)
             captured.clear()
-            out = model(batch, phase="eval", return_details=True)
+            with_evidence = bool(getattr(model, "supports_evidence", False)) and model.config.evidence.enabled
+            out = model(batch, phase="eval", return_details=True, **({"return_evidence": True} if with_evidence else {}))
             encoded = captured.get("encoded") or [None] * len(idx)
             details = out.details or [{}] * len(idx)
             for b, i in enumerate(idx):
                 scored[i] = "key" in details[b]
                 records[i] = _DocumentExplainer(model, documents[i], feats[i], out.logits[b], details[b], encoded[b],
                                                 only, relation, top_k).record()
+                if with_evidence and out.evidence is not None:
+                    _add_evidence(records[i], documents[i], feats[i], out.evidence[b], model)
             bar.update(len(idx))
     finally:
         handle.remove()
@@ -524,6 +527,25 @@ def check_gold_relations(documents: Sequence[Document], relations: Any, source: 
                     source, f"relation {fact.r!r} is not one the model knows ({len(relations) - 1} relations: "
                             f"{known}); inspect needs gold labels in the model's inventory", doc.index, doc.title,
                     f"labels[{k}].r"))
+
+
+def _add_evidence(record: dict[str, Any], doc: Document, feat: Any, inputs: dict[str, Any], model: Any) -> None:
+    """Each triple of a record gets ``evidence`` and ``evidence_scores`` (predicted triples:
+    docre.evidence, as ``docre submit`` writes them; missed ones: None) and ``gold_evidence``."""
+    from docre.evidence.attach import attach_evidence
+
+    preds = [{"h_idx": tr["h"], "t_idx": tr["t"], "r": tr["r"], "_tr": tr} for tr in record["triples"] if tr["predicted"]]
+    attach_evidence(preds, feat, inputs, model.relations.ids, model.config.evidence)
+    gold: dict[tuple[int, int, str], list[int]] = {}
+    for f in doc.labels or []:
+        gold.setdefault((f.h, f.t, f.r), []).extend(f.evidence)
+    for tr in record["triples"]:
+        tr["evidence"] = tr["evidence_scores"] = None
+        tr["gold_evidence"] = sorted(set(gold[(tr["h"], tr["t"], tr["r"])])) if (tr["h"], tr["t"], tr["r"]) in gold \
+            else None
+    for p in preds:
+        p["_tr"]["evidence"] = p.get("evidence")
+        p["_tr"]["evidence_scores"] = p.get("evidence_scores")
 
 
 # ---------------------------------------------------------------------------- aggregate

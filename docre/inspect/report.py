@@ -633,6 +633,23 @@ _SCRIPT = r"""
       const shown = t.mention_pairs.length;
       if (shown < t.num_mention_pairs) box.append(el("p", { class: "muted small", text: "Showing " + shown + " of " + t.num_mention_pairs + " mention pairs: the highest p_omega and every key pair." }));
     }
+    if (t.evidence_scores || t.gold_evidence) {
+      box.append(el("h2", { style: "margin-top:12px", text: "Evidence sentences" }));
+      const pred = new Set(t.evidence || []), gold = new Set(t.gold_evidence || []);
+      const tb = el("tbody");
+      const n = d.sents.length;
+      for (let s = 0; s < n; s++) {
+        const score = t.evidence_scores ? t.evidence_scores[s] : null;
+        if (!pred.has(s) && !gold.has(s) && !(score > 0.05)) continue;
+        tb.append(el("tr", { class: "evidence-sent" + (pred.has(s) ? " key" : "") },
+          el("td", { class: "muted small", text: "sentence " + s }),
+          el("td", { text: (pred.has(s) ? "predicted" : "") + (pred.has(s) && gold.has(s) ? ", " : "") + (gold.has(s) ? "gold" : "") }),
+          el("td", { class: "num" }, score === null ? "\u2013" : el("span", {}, el("span", { class: "bar-track" }, el("span", { class: "bar", style: "width:" + (100 * Math.min(1, score)).toFixed(0) + "%" })), fmt(score, 3)))));
+      }
+      box.append(el("table", { id: "evidence-table" }, el("thead", {}, el("tr", {},
+        el("th", { text: "" }), el("th", { text: "evidence" }),
+        el("th", { class: "num", text: "score", title: "evidence score of the sentence (docs/evidence.md)" }))), tb));
+    }
     if (t.context_tokens) {
       box.append(el("h2", { style: "margin-top:12px", text: "Context words the pair attends to" }));
       if (!t.context_tokens.length) box.append(el("p", { class: "muted small", text: "none (an entity without a mention within max_seq_length)" }));

@@ -60,7 +60,10 @@ class HeadOutput:
     stats: dict[str, float] = field(default_factory=dict)
     details: Optional[list[dict[str, Any]]] = None
     loss_terms: dict[str, tuple[torch.Tensor, int]] = field(default_factory=dict)
+    #: per document, what evidence scores read (``forward(..., return_evidence=True)``; docre.evidence)
+    evidence: Optional[list[dict[str, Any]]] = None
 
 
-# names of loss terms: theta = ATLoss over entity pairs; omega = focal loss over mention pairs (KMGRE)
-LOSS_TERMS = ("theta", "omega")
+# names of loss terms: theta = ATLoss over entity pairs; omega = focal loss over mention pairs (KMGRE);
+# evidence = KL of the pair attention per sentence from the gold evidence (train.evidence_weight)
+LOSS_TERMS = ("theta", "omega", "evidence")

@@ -68,16 +68,48 @@ class DocREModel(nn.Module):
             return contextlib.nullcontext()
         return autocast_for(self.inference_precision, next(self.parameters()).device)
 
-    def forward(self, batch: Batch, phase: str = "joint", return_details: bool = False) -> HeadOutput:
-        """:meth:`_forward` in the prediction precision (:meth:`precision_scope`)."""
+    @property
+    def supports_evidence(self) -> bool:
+        """Whether ``forward(..., return_evidence=True)`` gives evidence inputs (relation models)."""
+        return self.config.model.task == "relation"
+
+    def forward(self, batch: Batch, phase: str = "joint", return_details: bool = False,
+                return_evidence: bool = False) -> HeadOutput:
+        """:meth:`_forward` in the prediction precision (:meth:`precision_scope`).
+
+        ``return_evidence``: ``HeadOutput.evidence`` holds, per document, what the evidence scores
+        read (:mod:`docre.evidence.attach`): ``mention_att`` ``[M, heads, L]`` and the head's own."""
         with self.precision_scope():
+            if return_evidence:
+                return self._forward(batch, phase, return_details, return_evidence=True)
             return self._forward(batch, phase, return_details)
 
-    def _forward(self, batch: Batch, phase: str, return_details: bool) -> HeadOutput:
+    def _forward(self, batch: Batch, phase: str, return_details: bool, return_evidence: bool = False) -> HeadOutput:
         needs_grad = getattr(self.head, "encoder_needs_grad", lambda p: True)(phase)
         with torch.set_grad_enabled(torch.is_grad_enabled() and needs_grad):
             encoded = self.encoder(batch.input_ids, batch.mention_pos)
-        return self.head(encoded, batch, phase=phase, return_details=return_details)
+        kwargs = {"return_evidence": True} if return_evidence else {}
+        out = self.head(encoded, batch, phase=phase, return_details=return_details, **kwargs)
+        if return_evidence:
+            out.evidence = [{**(own or {}), "mention_att": enc.query_att}
+                            for own, enc in zip(out.evidence or [None] * len(encoded), encoded)]
+        weight = self.config.train.evidence_weight
+        if (weight > 0 and self.training and needs_grad and out.loss is not None and batch.has_labels
+                and phase not in ("e", "eval")):
+            self._add_evidence_loss(out, encoded, batch, weight)
+        return out
+
+    @staticmethod
+    def _add_evidence_loss(out: HeadOutput, encoded: list, batch: Batch, weight: float) -> None:
+        """``loss += weight * L_evidence`` (:mod:`docre.evidence.loss`), logged as ``loss_evidence``."""
+        from docre.evidence.loss import evidence_loss
+
+        l_evi, n = evidence_loss([enc.query_att for enc in encoded], batch.features)
+        if l_evi is None:
+            return
+        out.loss = out.loss + weight * l_evi
+        out.loss_terms["evidence"] = (weight * l_evi, n)
+        out.stats["loss_evidence"] = float(l_evi.detach())
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameters by learning-rate group: 'encoder' (pretrained), 'new' (head), and any

@@ -47,13 +47,35 @@ class RelationTask(Task):
 
     def evaluate(self, model: "DocREModel", split: Split, *, train_docs: Optional[Sequence[Document]],
                  tokenizer: Any, config: Config, dp: Optional["DataParallel"] = None) -> Evaluation:
-        """Official scores (:func:`docre.evaluation.official_scores`) of the predicted triples."""
+        """Official scores (:func:`docre.evaluation.official_scores`) of the predicted triples.
+
+        With gold evidence in the split and ``evidence.calibrate``: the evidence threshold (and
+        KMGRE's key-pair share) is chosen here on the split's evidence F1 and set on the model,
+        which saves it (docre.evidence.calibrate); ``rule_evi_f1`` is the simple rule's on the
+        same triples."""
         triples = self.predict(model, split, config, dp)
-        return Evaluation(dict(official_scores(triples, split.docs, train_docs)), triples)
+        extra: dict[str, Any] = {}
+        if config.evidence.enabled and getattr(model, "supports_evidence", False):
+            from docre.evidence.attach import rule_evidence_for
+            from docre.evidence.calibrate import choose_evidence_settings, has_gold_evidence
+
+            if has_gold_evidence(split.docs):
+                if config.evidence.calibrate:
+                    choice = choose_evidence_settings(triples, split.docs)
+                    if choice is not None:
+                        for ev_cfg in {id(c): c for c in (config.evidence, model.config.evidence)}.values():
+                            ev_cfg.threshold, ev_cfg.key_pair_share = choice.threshold, choice.key_pair_share
+                        extra.update(evidence_threshold=choice.threshold, evidence_key_pair_share=choice.key_pair_share)
+                rule = official_scores(rule_evidence_for(triples, split.docs), split.docs)
+                extra["rule_evi_f1"] = rule["evi_f1"]
+        return Evaluation({**official_scores(triples, split.docs, train_docs), **extra}, triples)
 
     def describe(self, scores: dict[str, Any]) -> str:
-        return "dev F1 %.2f  Ign F1 %.2f  (P %.2f R %.2f, %d predicted)" % (
+        text = "dev F1 %.2f  Ign F1 %.2f  (P %.2f R %.2f, %d predicted)" % (
             scores["f1"], scores["ign_f1"], scores["precision"], scores["recall"], scores["num_predicted"])
+        if "rule_evi_f1" in scores:
+            text += "  evi F1 %.2f (rule %.2f)" % (scores["evi_f1"], scores["rule_evi_f1"])
+        return text
 
     def write_predictions(self, predictions: list[dict[str, Any]], path: Path) -> None:
         """A CodaLab ``result.json``."""

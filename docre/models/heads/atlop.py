@@ -52,8 +52,9 @@ class ATLOPHead(nn.Module):
         self.bilinear = GroupBilinear(model_cfg.emb_size, model_cfg.block_size, num_classes, model_cfg.pair_chunk_size)
 
     def forward(self, encoded: list[EncodedDocument], batch: Batch, phase: str = "joint",
-                return_details: bool = False) -> HeadOutput:
-        """Entity-pair logits per document; ATLoss when the batch has labels."""
+                return_details: bool = False, return_evidence: bool = False) -> HeadOutput:
+        """Entity-pair logits per document; ATLoss when the batch has labels. ``return_evidence``:
+        nothing of the head's own (evidence reads the encoder's attention, docre.evidence)."""
         logits, details = [], []
         for enc, feat in zip(encoded, batch.features):
             pairs = torch.tensor(feat.entity_pairs, dtype=torch.long, device=enc.hidden.device).view(-1, 2)
@@ -74,4 +75,4 @@ class ATLOPHead(nn.Module):
         stats = {"loss_theta": float(loss.detach())} if loss is not None else {}
         terms = {"theta": (loss, sum(lg.size(0) for lg in logits))} if loss is not None else {}
         return HeadOutput(logits=logits, loss=loss, stats=stats, details=details if return_details else None,
-                          loss_terms=terms)
+                          loss_terms=terms, evidence=[{} for _ in logits] if return_evidence else None)

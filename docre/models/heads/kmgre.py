@@ -134,7 +134,12 @@ class KMGREHead(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def forward(self, encoded: list[EncodedDocument], batch: Batch, phase: str = "joint",
-                return_details: bool = False) -> HeadOutput:
+                return_details: bool = False, return_evidence: bool = False) -> HeadOutput:
+        """Entity-pair logits per document; the phase's loss when the batch has labels.
+
+        ``return_evidence``: ``HeadOutput.evidence`` per document holds the key mention pairs the
+        fusion read: ``head_mention``/``tail_mention``/``pair_index`` ``[|K|]`` and their mention
+        logits ``key_logits`` ``[|K|, C]`` (empty while the model is still entity-level)."""
         if phase not in PHASES:
             raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
         if phase == "warmup" and self.training:
@@ -157,6 +162,7 @@ class KMGREHead(nn.Module):
         theta_mention_grad = torch.is_grad_enabled() and need_theta_grad and not entity_warmup
 
         ent_logits, theta_logits, m_logits, k_logits, bags, selections = [], [], [], [], [], []
+        evidence: list[dict[str, Any]] = []
         for b, (enc, feat) in enumerate(zip(encoded, batch.features)):
             device = enc.hidden.device
             if not feat.entity_pairs:
@@ -166,6 +172,7 @@ class KMGREHead(nn.Module):
                 k_logits.append(enc.hidden.new_zeros(0))
                 bags.append(None)
                 selections.append(None)
+                evidence.append({})
                 continue
             mention_emb = enc.hidden[batch.mention_pos[b].to(device)]  # [M, d]
             mention_emb, mention_att, ent_ms = with_virtual_mentions(enc, mention_emb, feat.entity_mentions)
@@ -216,6 +223,9 @@ class KMGREHead(nn.Module):
                     m_logits.append(None)
                     key_logits = self.bilinear(zh, zt)  # [|K|, C]
             # fusion of K's mention logits into entity logits (3.4)
+            if return_evidence:
+                evidence.append({"entity_level": True} if entity_warmup else self._key_pair_evidence(
+                    pairs, key, rows, m_logits[-1], None if rows is None else key_logits))
             if entity_warmup:
                 ent_logits.append(theta_logits[-1])
             else:
@@ -247,7 +257,19 @@ class KMGREHead(nn.Module):
                     "entity_logits": ent_logits[b].detach().float().cpu(), "fusion": self.fusion_name,
                     "entity_level": entity_warmup,
                 })
-        return HeadOutput(logits=ent_logits, loss=loss, stats=stats, details=details, loss_terms=terms)
+        return HeadOutput(logits=ent_logits, loss=loss, stats=stats, details=details, loss_terms=terms,
+                          evidence=evidence if return_evidence else None)
+
+    @staticmethod
+    def _key_pair_evidence(pairs: MentionPairs, key: torch.Tensor, rows: Optional[torch.Tensor],
+                           all_logits: Optional[torch.Tensor], key_logits: Optional[torch.Tensor]) -> dict[str, Any]:
+        """The key mention pairs of one document and their mention logits (docre.evidence)."""
+        if rows is None:
+            rows = key.nonzero().squeeze(1)
+            key_logits = all_logits[rows]
+        return {"head_mention": pairs.head[rows], "tail_mention": pairs.tail[rows],
+                "pair_index": pairs.pair_index[rows], "key_logits": key_logits.detach().float(),
+                "entity_level": False}
 
     def _losses(self, phase: str, ent_logits: list[torch.Tensor], m_logits: list[Optional[torch.Tensor]],
                 k_logits: list[torch.Tensor], bags: list[Optional[MentionPairs]],
