@@ -194,7 +194,9 @@ def test_cli_submit_then_evaluate(trained: Trained, tmp_path: Path, capsys: pyte
                "--zip", "--device", "cpu", "--quiet"])
     assert rc == 0
     submitted = json.loads(result.read_text(encoding="utf-8"))
-    assert submitted == [{k: v for k, v in t.items() if k != "score"} for t in trained.triples]
+    # CodaLab's fields only (predict's score and per-sentence evidence scores stay out of result.json)
+    assert submitted == [{k: t[k] for k in ("title", "h_idx", "t_idx", "r", "evidence")} for t in trained.triples]
+    assert all(set(t) == {"title", "h_idx", "t_idx", "r", "evidence"} for t in submitted)
     with zipfile.ZipFile(tmp_path / "result.zip") as zf:
         assert zf.namelist() == ["result.json"]
         assert zf.read("result.json") == result.read_bytes()
