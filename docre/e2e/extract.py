@@ -237,20 +237,23 @@ def _record(doc: Document, doc_id: str, text: str, found: PredictedEntities, tri
 
 @torch.inference_mode()
 def extract_chunk(model: JointModel, tokenizer: Any, items: Sequence[tuple[str, str]], start_index: int = 0,
-                  max_seq_length: int = 0, source: str = "<text>") -> list[dict[str, Any]]:
-    """Extract one chunk of texts: ``(id, text)`` in, one record per text out (same order).
+                  max_seq_length: int = 0, source: str = "<text>", indices: Optional[Sequence[int]] = None
+                  ) -> list[dict[str, Any]]:
+    """Extract one batch of texts: ``(id, text)`` in, one record per text out (same order). The
+    documents' positions in the input are ``start_index, start_index + 1, ...`` or ``indices``.
 
     Two encoder passes with entity markers (markerless text for mentions and coreference, then the
     text with ``*`` around the predicted mentions for relations), one without (``data.entity_markers``).
     """
     was_training = model.training
     model.eval()
+    positions = list(indices) if indices is not None else [start_index + i for i in range(len(items))]
     texts = []
-    for i, (doc_id, text) in enumerate(items):
-        check_text(text, source, start_index + i, doc_id, "text")
+    for pos, (doc_id, text) in zip(positions, items):
+        check_text(text, source, pos, doc_id, "text")
         texts.append(tokenize_text(text))
-    plain_docs = [Document(title=doc_id, sents=tt.words, entities=[], labels=None, index=start_index + i)
-                  for i, ((doc_id, _), tt) in enumerate(zip(items, texts))]
+    plain_docs = [Document(title=doc_id, sents=tt.words, entities=[], labels=None, index=pos)
+                  for pos, (doc_id, _), tt in zip(positions, items, texts)]
     views, encoded = encode_plain(model, tokenizer, plain_docs, max_seq_length)
     with model.precision_scope():  # the span scorer under --precision too
         found = [model.predict_entities(enc.hidden, v) for enc, v in zip(encoded, views)]
@@ -265,14 +268,17 @@ def extract_chunk(model: JointModel, tokenizer: Any, items: Sequence[tuple[str, 
 
 def extract_records(model: Any, tokenizer: Any, items: Iterable[tuple[str, str]], batch_size: int = 8,
                     max_seq_length: int = 0, progress: bool = False, total: Optional[int] = None,
-                    source: str = "<text>") -> Iterator[dict[str, Any]]:
-    """Records for ``(id, text)`` items, ``batch_size`` texts at a time, in input order (lazy).
+                    source: str = "<text>", chunk_size: int = 64) -> Iterator[dict[str, Any]]:
+    """Records for ``(id, text)`` items, in input order (lazy): ``chunk_size`` texts are read at a
+    time and extracted ``batch_size`` at a time, texts of similar length together (less padding in
+    the encoder's batches, as ``docre predict`` batches documents).
 
     Args:
         model: a :class:`JointModel` (``model.task = end_to_end``).
         max_seq_length: subwords per document; 0 (default): whole documents through the encoder's
             sliding windows.
         total: the number of items, for the progress bar.
+        chunk_size: texts read ahead and sorted by length (at least ``batch_size``).
     Raises:
         DocreError: the model is not an end-to-end model; DataError: an empty text or a repeated id.
     """
@@ -290,16 +296,29 @@ def extract_records(model: Any, tokenizer: Any, items: Iterable[tuple[str, str]]
                 raise DataError(DataProblem(source, "id used by an earlier document", index + len(chunk), doc_id, "id"))
             seen.add(doc_id)
             chunk.append((doc_id, text))
-            if len(chunk) >= batch_size:
-                yield from extract_chunk(model, tokenizer, chunk, index, max_seq_length, source)
+            if len(chunk) >= max(chunk_size, batch_size):
+                yield from _extract_sorted(model, tokenizer, chunk, index, batch_size, max_seq_length, source, bar)
                 index += len(chunk)
-                bar.update(len(chunk))
                 chunk = []
         if chunk:
-            yield from extract_chunk(model, tokenizer, chunk, index, max_seq_length, source)
-            bar.update(len(chunk))
+            yield from _extract_sorted(model, tokenizer, chunk, index, batch_size, max_seq_length, source, bar)
     finally:
         bar.close()
+
+
+def _extract_sorted(model: JointModel, tokenizer: Any, chunk: Sequence[tuple[str, str]], start_index: int,
+                    batch_size: int, max_seq_length: int, source: str, bar: Any) -> list[dict[str, Any]]:
+    """The records of ``chunk`` in its order, extracted in batches of texts of similar length."""
+    order = sorted(range(len(chunk)), key=lambda i: len(chunk[i][1]) if isinstance(chunk[i][1], str) else 0)
+    records: list[Optional[dict[str, Any]]] = [None] * len(chunk)
+    for s in range(0, len(order), batch_size):
+        idx = order[s: s + batch_size]
+        recs = extract_chunk(model, tokenizer, [chunk[i] for i in idx], max_seq_length=max_seq_length, source=source,
+                             indices=[start_index + i for i in idx])
+        for i, r in zip(idx, recs):
+            records[i] = r
+        bar.update(len(idx))
+    return records  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------------- output

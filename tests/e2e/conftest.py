@@ -33,10 +33,7 @@ def trained_joint(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFacto
         out = tmp_path_factory.mktemp("joint_run")
         cfg = tiny_config(tiny_encoder_dir, out, sample_path("train.json"), **{
             "model.task": "end_to_end", "data.dev_file": None, "train.epochs": TINY_EPOCHS,
-            "data.relations_file": str(sample_path("relations.json")),
-            # the tiny model's mention scores are less confident than a real encoder's: decode at 0.5
-            # (the default 0.7 was measured on Re-DocRED with MiniLM)
-            "e2e.mention_threshold": 0.5})
+            "data.relations_file": str(sample_path("relations.json"))})
         train(cfg)
         model, tok = DocREModel.load(out / "best_model", device="cpu")
     finally:
