@@ -248,35 +248,18 @@ class LinkerModel(DocREModel):
     def _forward(self, batch: Batch, phase: str, return_details: bool) -> HeadOutput:
         feats: list[LinkFeatures] = batch.features  # type: ignore[assignment]
         device = next(self.head.parameters()).device
-        spans = self._mention_embeddings(feats)
-        self._title_embeddings(feats)
-        d = self.encoder.hidden_size
+        todo = [f for f in feats if "_scorer_inputs" not in f.__dict__]
+        encoded = dict(zip(map(id, todo), self._mention_embeddings(todo))) if todo else {}
+        if todo:
+            self._title_embeddings(todo)
         logits, losses = [], []
-        for f, sp in zip(feats, spans):
+        for f in feats:
+            sp = encoded.get(id(f))
             n_ent = len(f.cand_titles)
             if n_ent == 0:
                 logits.append(torch.zeros(0, 1, device=device))
                 continue
-            per_ent: list[list[int]] = [[] for _ in range(n_ent)]
-            for s, e in enumerate(f.span_entity):
-                per_ent[e].append(s)
-            n_m = max(1, max(len(x) for x in per_ent))
-            n_c = max(1, max(len(x) for x in f.cand_titles))
-            mentions = torch.zeros(n_ent, n_m, d, device=device)
-            mmask = torch.zeros(n_ent, n_m, dtype=torch.bool, device=device)
-            titles = torch.zeros(n_ent, n_c, d, device=device)
-            cmask = torch.zeros(n_ent, n_c, dtype=torch.bool, device=device)
-            cfeat = torch.zeros(n_ent, n_c, len(CANDIDATE_FEATURES), device=device)
-            for e in range(n_ent):
-                if per_ent[e]:
-                    mentions[e, : len(per_ent[e])] = sp[per_ent[e]]
-                    mmask[e, : len(per_ent[e])] = True
-                k = len(f.cand_keys[e])
-                if k:
-                    titles[e, :k] = torch.stack([self._title_cache[t] for t in f.cand_keys[e]]).to(device)
-                    cmask[e, :k] = True
-                    cfeat[e, :k] = torch.tensor(f.cand_feats[e], device=device)
-            nfeat = torch.tensor(f.nil_feats, device=device)
+            mentions, mmask, titles, cmask, cfeat, nfeat = self._inputs(f, sp, device)
             out = self.head(mentions, mmask, titles, cfeat, cmask, nfeat)  # [E, 1 + C]
             logits.append(out)
             gold = torch.tensor(f.gold, dtype=torch.long, device=device)
@@ -291,6 +274,45 @@ class LinkerModel(DocREModel):
         stats = {"entities": float(n_gold)}
         terms = {"theta": (loss, n_gold)} if loss is not None else {}
         return HeadOutput(logits=logits, loss=loss, stats=stats, loss_terms=terms)
+
+    def _inputs(self, f: LinkFeatures, spans: Optional[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, ...]:
+        """A document's padded scorer inputs (the encoder is frozen: built once per feature object and kept on it).
+
+        Returns mentions ``[E, M, d]``, mention mask ``[E, M]``, titles ``[E, C, d]``, candidate mask
+        ``[E, C]``, candidate features ``[E, C, F]`` and NIL features ``[E, G]``.
+        """
+        kept = f.__dict__.get("_scorer_inputs")
+        if kept is not None and kept[0].device == device:
+            return kept
+        if spans is None:  # kept for another device
+            spans = self._mention_embeddings([f])[0]
+            self._title_embeddings([f])
+        d = self.encoder.hidden_size
+        n_ent = len(f.cand_titles)
+        per_ent: list[list[int]] = [[] for _ in range(n_ent)]
+        for s, e in enumerate(f.span_entity):
+            per_ent[e].append(s)
+        n_m = max(1, max(len(x) for x in per_ent))
+        n_c = max(1, max(len(x) for x in f.cand_titles))
+        mentions = torch.zeros(n_ent, n_m, d)
+        mmask = torch.zeros(n_ent, n_m, dtype=torch.bool)
+        titles = torch.zeros(n_ent, n_c, d)
+        cmask = torch.zeros(n_ent, n_c, dtype=torch.bool)
+        cfeat = torch.zeros(n_ent, n_c, len(CANDIDATE_FEATURES))
+        spans = spans.cpu()
+        for e in range(n_ent):
+            if per_ent[e]:
+                mentions[e, : len(per_ent[e])] = spans[per_ent[e]]
+                mmask[e, : len(per_ent[e])] = True
+            k = len(f.cand_keys[e])
+            if k:
+                titles[e, :k] = torch.stack([self._title_cache[t] for t in f.cand_keys[e]])
+                cmask[e, :k] = True
+                cfeat[e, :k] = torch.tensor(f.cand_feats[e])
+        nfeat = torch.tensor(f.nil_feats, dtype=torch.float)
+        kept = tuple(t.to(device) for t in (mentions, mmask, titles, cmask, cfeat, nfeat))
+        f.__dict__["_scorer_inputs"] = kept
+        return kept
 
     # ------------------------------------------------------------------ saving
     def save(self, directory: str | Path, tokenizer: Any, metrics: Optional[dict] = None) -> None:
