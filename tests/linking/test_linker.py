@@ -161,3 +161,17 @@ def test_link_refuses_a_model_without_linker_and_bad_input(tiny_encoder_dir, tmp
     err = capsys.readouterr().err
     assert "document 1" in err and "Brightwater Mills" in err and "vertexSet[1][0].candidates[0]" in err
     assert not out.exists()
+
+
+def test_inspect_records_show_an_entity_link(tiny_encoder_dir: Path):
+    from docre.data.features import featurize_documents
+    from docre.data.relations import RelationInventory
+    from docre.inspect.attribution import _entities_json
+    from docre.models.model import load_tokenizer
+
+    docs = documents_from_json(linked_docs())
+    feats = featurize_documents(docs, load_tokenizer(str(tiny_encoder_dir)), RelationInventory.from_relations([]), 0)
+    ents = _entities_json(docs[0], feats[0])
+    assert ents[0]["link"] == "Marel_Tovik" and ents[4]["link"] is None  # 1990: NIL
+    plain = documents_from_json(json.loads((FIXTURES / "docs.json").read_text()))
+    assert "link" not in _entities_json(plain[0], feats[0])[0]
