@@ -158,7 +158,7 @@ def link_features(docs: Sequence[Document], tokenizer: Any, aliases: AliasTable,
         for ent in doc.entities:
             ranked, feats, nil = entity_candidates(ent, table, cfg)
             titles.append(ranked)
-            keys.append([title_key(t, aliases, cfg.use_types) for t in ranked])
+            keys.append([title_key(t, table, cfg.use_types) for t in ranked])  # own counts left out, as the features
             cfeats.append(feats)
             nfeats.append(nil)
             annotated, link = gold_link(ent)
