@@ -14,7 +14,7 @@ from docre.linking.evaluate import accuracy, prior_links
 from docre.linking.features import gold_link, without_candidates
 
 
-def ceiling(docs, aliases=None, k: int = 10) -> float:
+def ceiling(docs, aliases=None, k: int = 16) -> float:
     """Share (%) of linked entities whose gold title is among the candidates of its mentions."""
     n = hit = 0
     for d in docs:
@@ -35,7 +35,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--train", required=True, help="training file (alias table)")
     ap.add_argument("--dev", required=True, help="file to score")
-    ap.add_argument("--alias-candidates", type=int, default=10, help="alias-table candidates per mention")
+    ap.add_argument("--alias-candidates", type=int, default=16, help="alias-table candidates per mention")
     args = ap.parse_args()
     aliases = AliasTable.from_documents(read_documents(args.train))
     dev = read_documents(args.dev)

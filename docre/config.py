@@ -154,8 +154,9 @@ class LinkerConfig:
     training data's alias table by a small learned scorer; NIL when no candidate beats a learned NIL score."""
 
     max_candidates: int = _f(30, "Candidates kept per entity (the highest priors over its mentions).")
-    alias_candidates: int = _f(10, "Candidates a mention without 'candidates' gets from the alias table (most "
-                                   "frequent link of its surface form in the training data first).")
+    alias_candidates: int = _f(16, "Candidates a mention without 'candidates' gets from the alias table: the titles "
+                                   "its surface form was linked to in training, and those in the training mentions' "
+                                   "candidate lists for that form; the highest prior first.")
     proj_size: int = _f(128, "Size of the mention and title projections whose dot product is the bi-encoder score.")
     hidden_size: int = _f(64, "Hidden layer of the scorer that combines the bi-encoder scores with the priors.")
     title_length: int = _f(32, "Subwords per candidate title (title text, and the type where the training data "

@@ -48,6 +48,10 @@ class AliasTable:
     title_count: Counter = field(default_factory=Counter)  # title -> entities linked to it
     title_types: dict[str, Counter] = field(default_factory=dict)  # title -> entity type -> count
     type_links: dict[str, Counter] = field(default_factory=dict)  # entity type -> {"nil": n, "linked": n}
+    # the training mentions' own candidate lists: surface form -> title -> summed prior, and the number of
+    # mentions of the form that had candidates (their mean prior is the form's dictionary prior)
+    dictionary: dict[str, Counter] = field(default_factory=dict)
+    dictionary_mentions: Counter = field(default_factory=Counter)
 
     @classmethod
     def from_documents(cls, docs: Iterable[Document]) -> "AliasTable":
@@ -57,8 +61,15 @@ class AliasTable:
         return table
 
     def add(self, doc: Document, sign: int = 1) -> None:
-        """Count ``doc``'s linked mentions (``sign = -1``: remove them again)."""
+        """Count ``doc``'s linked mentions and its mentions' candidates (``sign = -1``: remove them again)."""
         for ent in doc.entities:
+            for m in ent.mentions:
+                if m.candidates:
+                    form = surface_form(m.name)
+                    self.dictionary_mentions[form] += sign
+                    d = self.dictionary.setdefault(form, Counter())
+                    for t, p in m.candidates:
+                        d[t] += sign * p
             annotated = [m for m in ent.mentions if m.has_link]
             if not annotated:
                 continue
@@ -86,7 +97,14 @@ class AliasTable:
         type_links = dict(self.type_links)
         for t, c in own.type_links.items():
             type_links[t] = +(self.type_links.get(t, Counter()) - c)
-        return AliasTable(forms, +title_count, title_types, type_links)
+        dictionary = dict(self.dictionary)
+        for k, c in own.dictionary.items():
+            left = self.dictionary.get(k, Counter()).copy()
+            left.subtract(c)
+            dictionary[k] = Counter({t: v for t, v in left.items() if v > 1e-9})
+        dictionary_mentions = self.dictionary_mentions.copy()
+        dictionary_mentions.subtract(own.dictionary_mentions)
+        return AliasTable(forms, +title_count, title_types, type_links, dictionary, +dictionary_mentions)
 
     # ------------------------------------------------------------------ lookups
     def priors(self, name: str) -> dict[str, float]:
@@ -97,10 +115,22 @@ class AliasTable:
         total = sum(c.values())
         return {t: n / total for t, n in c.items() if n > 0}
 
+    def dictionary_priors(self, name: str) -> dict[str, float]:
+        """The mean prior of each title among the training mentions' candidates for ``name``'s surface form."""
+        form = surface_form(name)
+        n = self.dictionary_mentions.get(form, 0)
+        if n <= 0:
+            return {}
+        return {t: v / n for t, v in self.dictionary.get(form, {}).items() if v > 0}
+
     def candidates(self, name: str, k: int) -> list[tuple[str, float]]:
-        """The ``k`` most frequent titles (not NIL) of ``name``'s surface form, with their priors."""
-        ranked = sorted(((t, p) for t, p in self.priors(name).items() if t != NIL), key=lambda x: (-x[1], x[0]))
-        return ranked[:k]
+        """The ``k`` titles most likely for ``name``'s surface form, from the training data: its gold links
+        (their share of the form's links) and its mentions' candidate lists (their mean prior); each with the
+        larger of the two as its prior."""
+        scores = {t: p for t, p in self.priors(name).items() if t != NIL}
+        for t, p in self.dictionary_priors(name).items():
+            scores[t] = max(scores.get(t, 0.0), p)
+        return sorted(scores.items(), key=lambda x: (-x[1], x[0]))[:k]
 
     def type_of(self, title: str) -> Optional[str]:
         """The entity type most often linked to ``title`` in training (None: never linked)."""
@@ -120,7 +150,9 @@ class AliasTable:
         return {"forms": {k: dict(c) for k, c in sorted(self.forms.items()) if c},
                 "title_count": dict(sorted(self.title_count.items())),
                 "title_types": {t: dict(c) for t, c in sorted(self.title_types.items()) if c},
-                "type_links": {t: dict(c) for t, c in sorted(self.type_links.items()) if c}}
+                "type_links": {t: dict(c) for t, c in sorted(self.type_links.items()) if c},
+                "dictionary": {k: {t: round(v, 6) for t, v in c.items()} for k, c in sorted(self.dictionary.items()) if c},
+                "dictionary_mentions": dict(sorted((k, n) for k, n in self.dictionary_mentions.items() if n > 0))}
 
     def save(self, directory: str | Path) -> None:
         atomic_write_json(Path(directory) / ALIAS_FILE, self.to_json(), indent=None)
@@ -143,6 +175,9 @@ class AliasTable:
                            for t, c in raw["title_types"].items()}
             type_links = {str(t): Counter({str(k): int(n) for k, n in c.items()})
                           for t, c in raw["type_links"].items()}
+            dictionary = {str(k): Counter({str(t): float(v) for t, v in c.items()})
+                          for k, c in raw["dictionary"].items()}
+            dictionary_mentions = Counter({str(k): int(n) for k, n in raw["dictionary_mentions"].items()})
         except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
             raise ModelDirError(f"{path}: not an alias table ({exc})") from exc
-        return cls(forms, title_count, title_types, type_links)
+        return cls(forms, title_count, title_types, type_links, dictionary, dictionary_mentions)

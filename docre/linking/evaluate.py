@@ -19,7 +19,7 @@ from docre.linking.features import gold_link
 SCORE_NAMES = ("linked_accuracy", "nil_accuracy", "entity_accuracy", "mention_accuracy")
 
 
-def prior_links(doc: Document, aliases: Optional[AliasTable] = None, alias_candidates: int = 10
+def prior_links(doc: Document, aliases: Optional[AliasTable] = None, alias_candidates: int = 16
                 ) -> list[Optional[str]]:
     """The prior baseline's title (None: NIL) for each entity of ``doc``."""
     out = []

@@ -3,7 +3,8 @@ pair and of the entity's NIL option, the subword spans of its mentions and the t
 
 An entity's candidates are the union of its mentions' candidates: a mention's ``candidates`` from the
 input, or, for a mention without them (raw text, ``docre extract`` output), the alias table's
-(:meth:`~docre.linking.aliases.AliasTable.candidates`). At most ``linker.max_candidates`` are kept
+(:meth:`~docre.linking.aliases.AliasTable.candidates`), whose priors then fill the "input prior"
+features (``input_candidates_given`` tells the two cases apart). At most ``linker.max_candidates`` are kept
 (the highest input prior first, then the highest alias prior).
 
 Candidate features (:data:`CANDIDATE_FEATURES`) and NIL features (:data:`NIL_FEATURES`) are plain
@@ -87,10 +88,10 @@ def entity_candidates(ent: Entity, aliases: AliasTable, cfg: Any) -> tuple[list[
     input_priors: dict[str, list[float]] = {}
     listed: dict[str, int] = {}
     for m in ent.mentions:
+        # a mention without candidates: the alias table's, whose prior then stands in for the input's
         cands = m.candidates if m.candidates is not None else tuple(aliases.candidates(m.name, cfg.alias_candidates))
         for t, p in cands:
-            if m.candidates is not None:
-                input_priors.setdefault(t, []).append(p)
+            input_priors.setdefault(t, []).append(p)
             listed[t] = listed.get(t, 0) + 1
     alias_priors = [aliases.priors(m.name) for m in ent.mentions]
     alias_max = {t: max(a.get(t, 0.0) for a in alias_priors) for t in listed}

@@ -52,6 +52,10 @@ def test_alias_table_counts_surface_forms_and_leaves_a_document_out():
     assert surface_form("  The  Ostrava Vale ") == "ostrava vale"
     without = table.without(docs[0])
     assert without.title_count["Kelmar"] == 2 and without.priors("Marel Tovik") == {}
+    # the training mentions' candidate lists: the mean prior per form, also without one document
+    assert table.dictionary_priors("Kelmar") == pytest.approx({"Kelmar_(band)": 0.6, "Kelmar": 0.4})
+    assert without.dictionary_priors("Kelmar") == pytest.approx({"Kelmar_(band)": 0.6, "Kelmar": 0.4})
+    assert without.dictionary_priors("Marel Tovik") == {} and table.candidates("Kelmar", 1) == [("Kelmar", 1.0)]
     assert table.title_count["Kelmar"] == 3  # the full table is unchanged
     assert table.type_of("Kelmar") == docs[0].entities[2].type
 
@@ -68,11 +72,14 @@ def test_features_take_alias_candidates_for_mentions_without(tiny_encoder_dir: P
     raw = link_features([without_candidates(d) for d in docs], tok, table, cfg)
     f, g = with_input[0], raw[0]
     assert f.cand_titles[2] == ["Kelmar_(band)", "Kelmar"] and f.gold[2] == 2  # option 0 is NIL
-    assert g.cand_titles[2] == ["Kelmar"] and g.gold[2] == 1  # from the alias table only
+    # from the alias table only: its gold links (Kelmar: 3 of 3) and its mentions' candidate lists (band: 0.6)
+    assert g.cand_titles[2] == ["Kelmar", "Kelmar_(band)"] and g.gold[2] == 1
     assert f.gold[4] == 0 and f.cand_titles[4] == []  # 1990: NIL, no candidates
     assert len(f.cand_feats[2][0]) == len(CANDIDATE_FEATURES) and len(f.nil_feats[0]) == len(NIL_FEATURES)
     idx = CANDIDATE_FEATURES.index("input_prior_max")
-    assert [v[idx] for v in f.cand_feats[2]] == [0.6, 0.4] and [v[idx] for v in g.cand_feats[2]] == [0.0]
+    assert [v[idx] for v in f.cand_feats[2]] == [0.6, 0.4] and [v[idx] for v in g.cand_feats[2]] == [1.0, 0.6]
+    given = CANDIDATE_FEATURES.index("input_candidates_given")
+    assert f.cand_feats[2][0][given] == 1.0 and g.cand_feats[2][0][given] == 0.0
     # the mention spans cover the mention's subwords
     assert len(f.span_start) == sum(len(e.mentions) for e in docs[0].entities)
     assert all(0 < s < e <= len(f.input_ids) - 1 for s, e in zip(f.span_start, f.span_end))
@@ -138,6 +145,20 @@ def test_linker_learns_what_the_prior_gets_wrong_and_round_trips(tiny_encoder_di
                  "--quiet"]) == 0
     raw = read_documents(tmp_path / "p.json")
     assert raw[0].entities[2].mentions[0].link == "Kelmar"
+    # a docre extract record (relations, id, text, mention scores) goes through unchanged, links added
+    rec = json.loads((FIXTURES / "docs.json").read_text())[0]
+    rec.update(id="a1", index=0, relations=[{"h": 0, "t": 2, "r": "P27", "relation": "country", "score": 0.9}])
+    for ent in rec["vertexSet"]:
+        for m in ent:
+            m["score"] = 0.99
+    (tmp_path / "extracted.jsonl").write_text(json.dumps(rec) + "\n")
+    assert main(["link", "--model", str(model_dir), "--data", str(tmp_path / "extracted.jsonl"),
+                 "--out", str(tmp_path / "linked.jsonl"), "--quiet"]) == 0
+    back = json.loads((tmp_path / "linked.jsonl").read_text())
+    assert back["relations"] == rec["relations"] and back["id"] == "a1" and back["labels"] == rec["labels"]
+    assert [{k: v for k, v in m.items() if k not in ("link", "link_score")} for m in back["vertexSet"][2]] == \
+        rec["vertexSet"][2]
+    assert back["vertexSet"][2][0]["link"] == "Kelmar"
     assert main(["evaluate", "--linking", "--model", str(model_dir), "--gold", str(linked_path), "--no-candidates",
                  "--quiet"]) == 0
     assert "prior (+ aliases)" in capsys.readouterr().out
