@@ -33,7 +33,10 @@ This module reproduces it, rule by rule, as measured against its ``dev.json`` (9
   articles this gives the standard ``rel2id.json``'s first 48 relations in its order; the rest of
   its order depends on the test articles, which interleave by file name.
 
-Beyond the standard conversion: a relation from an entity to itself (7 in DWIE's train split)
+Beyond the standard conversion: every mention carries its concept's Wikipedia title as ``link``
+(null: the concept is not in Wikipedia, NIL; a concept without a ``link`` key counts as NIL) and
+its entity-linking ``candidates`` as ``[[title, prior], ...]`` (DWIE's ``candidates`` and
+``scores``; ``[]`` when the mention has none). A relation from an entity to itself (7 in DWIE's train split)
 is dropped and counted, since DocRED labels need two entities; articles without mentions are
 skipped and counted.
 """
@@ -252,6 +255,11 @@ class _Article:
                 raise self.fail(f"{fld}.text", f"{text!r} does not match the text at [{b}, {e}): {content[b:e]!r}")
             if m["concept"] not in concepts:
                 raise self.fail(f"{fld}.concept", f"unknown concept {m['concept']}")
+            mention_candidates(self, fld, m)
+        for cid, c in concepts.items():
+            link = c.get("link")
+            if link is not None and not isinstance(link, str):
+                raise self.fail(f"concepts[{cid}].link", f"must be a Wikipedia title or null, got {link!r}")
         return mentions
 
     def relations(self, concepts: dict[int, dict]) -> list[dict]:
@@ -270,6 +278,19 @@ class _Article:
 
 def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
+
+
+def mention_candidates(article: "_Article", fld: str, m: dict) -> list[list[Any]]:
+    """A DWIE mention's entity-linking candidates as ``[[title, prior], ...]`` (``candidates`` and
+    ``scores`` side by side; a mention without them has none)."""
+    titles, scores = m.get("candidates", []), m.get("scores", [])
+    if not isinstance(titles, list) or not all(isinstance(t, str) for t in titles):
+        raise article.fail(f"{fld}.candidates", "must be a list of Wikipedia titles")
+    if not isinstance(scores, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in scores):
+        raise article.fail(f"{fld}.scores", "must be a list of numbers")
+    if len(titles) != len(scores):
+        raise article.fail(f"{fld}.scores", f"{len(scores)} scores for {len(titles)} candidates")
+    return [[t, float(x)] for t, x in zip(titles, scores)]
 
 
 def _mention_types(article: _Article, state: _TypeState, untyped: str) -> list[str]:
@@ -304,7 +325,8 @@ def convert_article(article: _Article, types: list[str], report: ConversionRepor
             report.expanded_mentions += 1
         by_concept.setdefault(m["concept"], []).append(
             {"name": m["text"], "pos": [span.start, span.end], "sent_id": 0, "type": typ,
-             "char_span": [m["begin"], m["end"]]})
+             "char_span": [m["begin"], m["end"]], "link": concepts[m["concept"]].get("link"),
+             "candidates": mention_candidates(article, f"mentions[{i}]", m)})
     entity_of: dict[int, int] = {}
     vertex_set = []
     for cid in sorted(by_concept):  # concept order

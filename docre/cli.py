@@ -1,4 +1,4 @@
-"""The ``docre`` command: train | evaluate | compare | predict | submit | extract | inspect | env | data | config.
+"""The ``docre`` command: train | evaluate | compare | predict | submit | extract | link | inspect | env | data | config.
 
 Thin: parses arguments and calls importable functions. Problems a user can fix
 (bad data, bad config, a damaged model directory) print one line and exit with code 2.
@@ -74,7 +74,11 @@ def cmd_train(args: argparse.Namespace, rest: Sequence[str]) -> int:
     if int(os.environ.get("RANK", "0")) != 0:  # one of several launched processes: the main one reports
         return 0
     m = result.best_metrics
-    if m:
+    if m and "f1" not in m:  # another task's scores (e.g. model.task linker)
+        from docre.tasks import get_task
+
+        print(f"best dev (epoch {result.best_epoch:g}): {get_task(config.model.task).describe(m)}")
+    elif m:
         print(f"best dev (epoch {result.best_epoch:g}): F1 {m['f1']:.2f}  Ign F1 {m['ign_f1']:.2f}  "
               f"P {m['precision']:.2f}  R {m['recall']:.2f}")
     print(f"run directory: {result.run_dir}  (model: {result.run_dir / 'best_model'})")
@@ -124,6 +128,8 @@ def cmd_evaluate(args: argparse.Namespace, rest: Sequence[str]) -> int:
     from docre.utils.io import atomic_write_json
 
     by = parse_breakdowns(args.by) if args.by else []
+    if args.linking:
+        return _evaluate_linking(args)
     if args.end_to_end:
         if by:
             raise DocreError("--by breaks down the scores of a result.json; it does not apply to --end-to-end")
@@ -197,6 +203,25 @@ def _evaluate_end_to_end(args: argparse.Namespace) -> int:
         _done(format_stage_table({"end_to_end": scores, **stages}), args.out)
     if args.out:
         atomic_write_json(args.out, {"end_to_end": scores, "gold_entities": gold_scores, "stages": stages})
+    return 0
+
+
+def _evaluate_linking(args: argparse.Namespace) -> int:
+    """``docre evaluate --linking``: links of a docre link output (--pred) or of --model on the gold documents."""
+    from docre.linking.cli import evaluate_linking
+
+    return evaluate_linking(args, _pipeline(args) if args.model else None)
+
+
+# ---------------------------------------------------------------- entity linking
+def cmd_link(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    from docre.linking.predict import link_file, read_raw_documents, require_linker
+
+    read_raw_documents(args.data)  # the input checked before the model loads
+    pipe = _pipeline(args)
+    require_linker(pipe.model, str(args.model))
+    n, n_ent, n_linked = link_file(pipe, args.data, args.out)
+    _done(f"{n} documents, {n_ent} entities, {n_linked} linked ({n_ent - n_linked} NIL) -> {args.out}", args.out)
     return 0
 
 
@@ -433,7 +458,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--train", help="training file whose facts define Ign F1 (default: none, Ign F1 = F1)")
     e.add_argument("--out", help="also write the scores as JSON here" + OUT_STDOUT)
     e.add_argument("--end-to-end", action="store_true", help="score entities and relations found from text")
-    e.add_argument("--model", help="with --end-to-end: an end-to-end model directory to extract with")
+    e.add_argument("--linking", action="store_true",
+                   help="entity-linking accuracy (entities with a link, NIL entities, all entities, mentions) of a "
+                        "docre link output (--pred) or of a linker (--model) on the gold documents, beside the "
+                        "candidate-prior baseline")
+    e.add_argument("--no-candidates", action="store_true",
+                   help="with --linking --model: drop the gold documents' candidates first (the linker then takes "
+                        "every mention's candidates from its alias table, as for raw text)")
+    e.add_argument("--model", help="with --end-to-end: an end-to-end model directory to extract with; with "
+                                   "--linking: a linker model directory (links the gold documents; its alias table "
+                                   "also gives the prior baseline the candidates of mentions without)")
     e.add_argument("--extracted", help="with --end-to-end --model: also write what was extracted (.json / .jsonl)")
     e.add_argument("--no-stages", action="store_true",
                    help="with --end-to-end --model: skip the stage table (each stage scored given gold input from "
@@ -468,6 +502,22 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--max-seq-length", type=int, default=None,
                    help="subwords per document (default 0: whole documents, sliding windows)")
     x.set_defaults(func=cmd_extract)
+
+    lk = command(sub, "link", "link every entity to its Wikipedia title or NIL (a linker model)",
+                 "Link the entities of DocRED-format documents (e.g. docre extract output) with a "
+                 "model trained with model.task linker. Writes the same documents with 'link' "
+                 "(a title, or null for NIL) and 'link_score' (its probability) on every mention, "
+                 "one value per entity. Mentions without 'candidates' take theirs from the "
+                 "model's alias table.")
+    lk.add_argument("--model", required=True, help="linker model directory (e.g. runs/dwie_minilm_linker/best_model)")
+    lk.add_argument("--data", required=True, help="DocRED-format documents with entities (.json list or .jsonl)")
+    lk.add_argument("--out", required=True, help="output: a JSON list (.json) or one document per line (.jsonl)" + OUT_STDOUT)
+    lk.add_argument("--batch-size", type=int, default=8, help="documents per batch")
+    lk.add_argument("--device", default=None, help="cpu | cuda (default: GPU when available)")
+    lk.add_argument("--quiet", action="store_true", help="no progress bar")
+    lk.add_argument("--max-seq-length", type=int, default=None,
+                    help="subwords per document (0: whole documents, sliding windows); default: as trained")
+    lk.set_defaults(func=cmd_link)
 
     for name, func, hlp, desc in (
             ("predict", cmd_predict, "predict relations for new documents (readable JSON)",

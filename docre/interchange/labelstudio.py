@@ -4,7 +4,8 @@ A Label Studio JSON export is a list of tasks ``{"id", "data": {"text", ...}, "a
 [{"result": [...], "was_cancelled"}], "predictions": [{"result": [...]}]}``. In a result, a
 ``labels`` item is a span (``value: {start, end, text, labels: [type]}``, offsets in characters)
 and a ``relation`` item links two of them by id (``from_id``, ``to_id``, ``direction``,
-``labels``). docre reads the last annotation of a task that was not cancelled, else its last
+``labels``). A span's ``value`` may carry ``link``: its entity's Wikipedia title (null: NIL), which
+every mention of the entity then gets (written back the same way). docre reads the last annotation of a task that was not cancelled, else its last
 prediction (a pre-annotated task nobody has corrected), else skips the task (counted). A relation
 labelled with a coreference label (``Coreference``, ``Coref``) links its two spans as one entity;
 ``direction`` ``left`` reverses a relation and ``bi`` gives both directions. Older Label Studio
@@ -73,7 +74,11 @@ def _region(doc: AnnotatedText, item: dict, fld: str) -> Optional[Span]:
         if b16 is not None and e16 is not None and doc.text[b16:e16].split() == text.split():
             b, e = b16, e16  # an older Label Studio counted UTF-16 code units
     score = item.get("score")
-    return Span(rid, labels[0], [(b, e)], text, f"{fld}.value", score if isinstance(score, (int, float)) else None)
+    link = value.get("link")
+    if link is not None and not isinstance(link, str):
+        raise doc.fail(f"{fld}.value.link", f"must be a Wikipedia title (string) or null (NIL), got {link!r}")
+    return Span(rid, labels[0], [(b, e)], text, f"{fld}.value", score if isinstance(score, (int, float)) else None,
+                link=link, has_link="link" in value)
 
 
 def _annotation(task: dict, doc: AnnotatedText, report: ImportReport) -> Optional[tuple[str, list]]:
@@ -197,6 +202,8 @@ def task_json(doc: AnnotatedText, coreference: str = COREFERENCE) -> dict[str, A
         b, e = s.fragments[0]
         item: dict[str, Any] = {"id": s.id, "from_name": FROM_NAME, "to_name": TO_NAME, "type": "labels",
                                 "value": {"start": b, "end": e, "text": doc.text[b:e], "labels": [s.type]}}
+        if s.has_link:
+            item["value"]["link"] = s.link
         if s.score is not None:
             item["score"] = s.score
         result.append(item)

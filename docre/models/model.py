@@ -133,6 +133,10 @@ class DocREModel(nn.Module):
             from docre.e2e.model import JointModel
 
             return JointModel.build(config, relations, tokenizer, encoder_module, encoder_config)
+        if config.model.task == "linker" and cls is DocREModel:
+            from docre.linking.model import LinkerModel
+
+            return LinkerModel.build(config, relations, tokenizer, encoder_module, encoder_config)
         mc = config.model
         if encoder_module is None:
             encoder_module = load_pretrained_encoder(resolve_encoder_path(mc.encoder), mc.attention,
@@ -252,6 +256,9 @@ class DocREModel(nn.Module):
             raise ModelDirError(
                 f"{directory}: weights do not match the config (missing {len(missing)}: {missing[:3]}, "
                 f"unexpected {len(unexpected)}: {unexpected[:3]})")
+        load_assets = getattr(model, "load_assets", None)  # files beside the weights (the linker's alias table)
+        if load_assets is not None:
+            load_assets(directory)
         if device is not None:
             model.to(device)
         model.eval()

@@ -13,7 +13,7 @@ TASKS: dict[str, type[Task]] = {}
 #: Modules whose import registers docre's own tasks (imported on the first :func:`get_task`). A task
 #: shipped with docre adds its module here; code outside docre registers by importing its module
 #: before training starts.
-TASK_MODULES: tuple[str, ...] = ("docre.tasks.relation", "docre.tasks.end_to_end")
+TASK_MODULES: tuple[str, ...] = ("docre.tasks.relation", "docre.tasks.end_to_end", "docre.tasks.linker")
 
 
 def register_task(name: str) -> Callable[[type[Task]], type[Task]]:

@@ -24,8 +24,13 @@ DW_100_WORDS = [
 ]
 
 
-def _m(name: str, pos: tuple[int, int], typ: str, char: tuple[int, int]) -> dict:
-    return {"name": name, "pos": list(pos), "sent_id": 0, "type": typ, "char_span": list(char)}
+def _m(name: str, pos: tuple[int, int], typ: str, char: tuple[int, int], link=None, candidates=()) -> dict:
+    return {"name": name, "pos": list(pos), "sent_id": 0, "type": typ, "char_span": list(char), "link": link,
+            "candidates": [list(c) for c in candidates]}
+
+
+PERRIN = (("Perrin_(surname)", 0.6), ("Ada_Perrin", 0.4))
+LUNDEN = (("Lunden", 0.75), ("Lunden_(band)", 0.25))
 
 
 def _by_title(docs: list[dict]) -> dict[str, dict]:
@@ -46,10 +51,12 @@ def test_entities_mentions_types_and_labels_follow_the_standard_rules():
     per, org, loc, time_, other = "type::person", "type::organization", "type::location", "type::time", "type::other"
     assert doc["vertexSet"] == [
         # concept 0: every mention in the mention list's order
-        [_m("Ada Perrin", (0, 2), per, (0, 10)), _m("Ada Perrin", (9, 11), per, (45, 55)),
-         _m("Perrin", (19, 20), per, (101, 107)), _m("Perrin", (32, 33), per, (150, 156))],
+        # links: the concept's Wikipedia title on every mention; candidates: DWIE's candidates with their scores
+        [_m("Ada Perrin", (0, 2), per, (0, 10), "Ada_Perrin"), _m("Ada Perrin", (9, 11), per, (45, 55), "Ada_Perrin"),
+         _m("Perrin", (19, 20), per, (101, 107), "Ada_Perrin", PERRIN),
+         _m("Perrin", (32, 33), per, (150, 156), "Ada_Perrin", PERRIN)],
         [_m("Brightwater", (3, 4), org, (17, 28)), _m("Brightwater Mills", (14, 16), org, (72, 89))],
-        [_m("Lunden", (12, 13), loc, (61, 67)), _m("Lunden", (39, 40), loc, (183, 189))],
+        [_m("Lunden", (12, 13), loc, (61, 67), "Lunden", LUNDEN), _m("Lunden", (39, 40), loc, (183, 189), "Lunden", LUNDEN)],
         [_m("Monday", (17, 18), time_, (93, 99))],
         [_m("Kelmarian", (28, 29), other, (131, 140))],  # tags gpe0-x and other: the coarse one
         [_m("Kelmar", (28, 29), loc, (131, 137))],  # inside the token "Kelmarian": the whole token
@@ -150,6 +157,9 @@ def _broken(tmp_path: Path, edit) -> Path:
     (lambda a: a["mentions"][2].update(concept=42), "mentions[2].concept", "unknown concept 42"),
     (lambda a: a["relations"].append({"s": 0, "p": "in0", "o": 99}), "relations[8].o", "unknown concept 99"),
     (lambda a: a.pop("content"), "content", "missing key 'content'"),
+    (lambda a: a["mentions"][2].update(scores=[0.5]), "mentions[2].scores", "1 scores for 0 candidates"),
+    (lambda a: a["mentions"][2].update(candidates=[3, 4]), "mentions[2].candidates", "list of Wikipedia titles"),
+    (lambda a: a["concepts"][2].update(link=7), "concepts[2].link", "a Wikipedia title or null"),
 ])
 def test_bad_article_names_file_article_and_field(tmp_path: Path, edit, field: str, fragment: str):
     annos = _broken(tmp_path, edit)
@@ -176,7 +186,8 @@ def test_command_fails_cleanly_without_output(tmp_path: Path, capsys):
 
 
 def _mentions_without_char_span(doc: dict) -> list[list[dict]]:
-    return [[{k: v for k, v in m.items() if k != "char_span"} for m in e] for e in doc["vertexSet"]]
+    extra = ("char_span", "link", "candidates")  # beyond the standard conversion
+    return [[{k: v for k, v in m.items() if k not in extra} for m in e] for e in doc["vertexSet"]]
 
 
 def test_dwie_train_archive_reproduces_the_standard_dev_conversion(data_dir: Path):

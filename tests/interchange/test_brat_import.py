@@ -113,7 +113,7 @@ def test_counts_and_ignored_lines(tmp_path: Path):
     assert (r.documents, r.entities, r.mentions, r.facts) == (2, 10, 20, 5)
     assert r.discontinuous == 1 and r.merged_sentences == 1 and r.duplicate_facts == 1
     assert r.skipped == ["notes/unannotated"]  # a .txt without .ann: not annotated yet
-    assert r.ignored == {"attribute lines": 1, "normalisation lines": 1, "note lines": 1}
+    assert r.ignored == {"attribute lines": 1, "normalisation lines (not Wikipedia)": 1, "note lines": 1}
     assert r.grouped_by_name == 1
 
 
