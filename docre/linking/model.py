@@ -26,13 +26,12 @@ import torch
 from torch import nn
 
 from docre.config import Config
-from docre.data.features import special_token_ids
 from docre.data.relations import RelationInventory
 from docre.linking.aliases import AliasTable
 from docre.linking.features import CANDIDATE_FEATURES, IGNORE, NIL_FEATURES, LinkFeatures
 from docre.models.batch import Batch, HeadOutput
-from docre.models.encoder import DocumentEncoder, load_pretrained_encoder, resolve_encoder_path
-from docre.models.model import DocREModel
+from docre.models.encoder import DocumentEncoder
+from docre.models.model import DocREModel, document_encoder, load_encoder_module
 
 #: aggregated bi-encoder scores added to the candidate features: cos max/mean, projected max/mean
 N_BIENCODER = 4
@@ -117,12 +116,8 @@ class LinkerModel(DocREModel):
               encoder_module: Optional[nn.Module] = None, encoder_config: Any = None) -> "LinkerModel":
         mc, lc = config.model, config.linker
         if encoder_module is None:
-            encoder_module = load_pretrained_encoder(resolve_encoder_path(mc.encoder), mc.attention,
-                                                     attention_dropout=mc.attention_dropout,
-                                                     from_config=encoder_config)
-        start, end = special_token_ids(tokenizer)
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        encoder = DocumentEncoder(encoder_module, start, end, pad, mc.window, mc.window_stride, mc.attention)
+            encoder_module = load_encoder_module(mc, encoder_config)
+        encoder = document_encoder(mc, tokenizer, encoder_module)
         head = LinkScorer(encoder.hidden_size, lc.proj_size, lc.hidden_size)
         return cls(encoder, head, config, relations)
 

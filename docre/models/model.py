@@ -33,6 +33,19 @@ _CHECK_KEYS = ("weights_sha256", "relations_sha256", "num_classes")
 MODEL_FILES = ("config.json", "model.safetensors", "relations.json", "encoder/config.json", "tokenizer")
 
 
+def load_encoder_module(model_cfg: Any, encoder_config: Any = None) -> nn.Module:
+    """The pretrained encoder ``model.encoder`` names (or one built from ``encoder_config``, no weights)."""
+    return load_pretrained_encoder(resolve_encoder_path(model_cfg.encoder), model_cfg.attention,
+                                   attention_dropout=model_cfg.attention_dropout, from_config=encoder_config)
+
+
+def document_encoder(model_cfg: Any, tokenizer: Any, module: nn.Module) -> DocumentEncoder:
+    """``module`` as a :class:`DocumentEncoder` (special tokens of ``tokenizer``, windows of ``model``)."""
+    start, end = special_token_ids(tokenizer)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    return DocumentEncoder(module, start, end, pad, model_cfg.window, model_cfg.window_stride, model_cfg.attention)
+
+
 def load_tokenizer(path: str) -> Any:
     from transformers import AutoTokenizer
 
@@ -139,14 +152,10 @@ class DocREModel(nn.Module):
             return LinkerModel.build(config, relations, tokenizer, encoder_module, encoder_config)
         mc = config.model
         if encoder_module is None:
-            encoder_module = load_pretrained_encoder(resolve_encoder_path(mc.encoder), mc.attention,
-                                                     attention_dropout=mc.attention_dropout,
-                                                     from_config=encoder_config)
-        start, end = special_token_ids(tokenizer)
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+            encoder_module = load_encoder_module(mc, encoder_config)
 
         def make_encoder(module: nn.Module) -> DocumentEncoder:
-            return DocumentEncoder(module, start, end, pad, mc.window, mc.window_stride, mc.attention)
+            return document_encoder(mc, tokenizer, module)
 
         encoder = make_encoder(encoder_module)
 
