@@ -166,8 +166,8 @@ def test_nan_loss_raises_training_error_naming_the_step(tiny_encoder_dir: Path, 
     calls = {"train": 0}
 
     def nan_on_third_step(self: ATLOPHead, encoded: Any, batch: Any, phase: str = "joint",
-                          return_details: bool = False) -> Any:
-        out = original(self, encoded, batch, phase=phase, return_details=return_details)
+                          return_details: bool = False, **kwargs: Any) -> Any:
+        out = original(self, encoded, batch, phase=phase, return_details=return_details, **kwargs)
         if phase != "eval":
             calls["train"] += 1
             if calls["train"] == 3:
