@@ -123,6 +123,14 @@ class EndToEndConfig:
                                         "('York' beside the gold 'New York'), beside the neg_spans random ones (not "
                                         "SpERT's). On in the end-to-end configs: with 8 epochs, +1.3 strict relation "
                                         "F1 and +2.2 entity F1 on Re-DocRED over 3 seeds (docs/end-to-end.md).")
+    span_scorer: str = _f("spert", "How candidate spans are scored as mentions: 'spert' (SpERT's classifier over "
+                                   "[max-pool; first; last; width], trained by cross-entropy on sampled spans) or "
+                                   "'global_pointer' (GPLinker's GlobalPointer: a rotary dot product of the span's "
+                                   "first and last subword per type, trained by multi-label categorical "
+                                   "cross-entropy on every candidate; docs/end-to-end.md).",
+                          choices=("spert", "global_pointer"))
+    pointer_size: int = _f(64, "Size of GlobalPointer's query and key projections (even; e2e.span_scorer "
+                               "global_pointer).")
     hidden_size: int = _f(256, "Hidden layer of the mention classifier and of the coreference scorer.")
     dropout: float = _f(0.1, "Dropout on span representations during training.")
     mention_threshold: float = _f(0.5, "A candidate span is a mention when 1 - p(not a mention) reaches this. On "

@@ -71,3 +71,25 @@ def binary_focal_loss(
     pos = -alpha * (1.0 - p).pow(gamma) * log_p
     neg = -(1.0 - alpha) * p.pow(gamma) * log_1mp
     return (targets * pos + (1.0 - targets) * neg).mean()
+
+
+def multilabel_categorical_crossentropy(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """GPLinker's multi-label categorical cross-entropy, averaged over rows.
+
+    For each row of ``scores [n, k]`` with positive set P (``labels`` 1) and negative set N (0)::
+
+        L = log(1 + sum_{i in P} exp(-s_i)) + log(1 + sum_{i in N} exp(s_i))
+
+    which trains every positive above 0 and every negative below 0: the decision threshold is
+    fixed at 0 (ATLoss learns one per pair instead). Computed with ``logsumexp`` over the row and a
+    zero column, so it is stable for any scores. A row without positives costs only its negative
+    term; an empty input gives 0.
+    """
+    if scores.numel() == 0:
+        return scores.sum() * 0.0
+    s = scores.float()
+    pos = labels.to(torch.bool)
+    zero = s.new_zeros(s.shape[:-1] + (1,))
+    neg_term = torch.logsumexp(torch.cat([s.masked_fill(pos, _NEG), zero], -1), -1)
+    pos_term = torch.logsumexp(torch.cat([(-s).masked_fill(~pos, _NEG), zero], -1), -1)
+    return (neg_term + pos_term).mean()

@@ -31,6 +31,7 @@ from docre.data.relations import RelationInventory
 from docre.errors import ConfigError
 from docre.e2e.coref import CorefScorer, all_pairs, cluster_mentions, pair_string_features
 from docre.e2e.features import SpanView
+from docre.e2e.pointer import GlobalPointer
 from docre.e2e.spans import SpanClassifier, enumerate_spans, sample_training_spans, select_mentions
 from docre.models.batch import Batch, HeadOutput
 from docre.models.encoder import DocumentEncoder, EncodedDocument
@@ -57,6 +58,9 @@ class PredictedEntities:
 class JointModel(DocREModel):
     """Encoder + relation head (as :class:`DocREModel`) + span classifier + coreference scorer.
 
+    With ``e2e.span_scorer = global_pointer`` a :class:`GlobalPointer` (``pointer``) scores the
+    candidate spans and the span classifier only represents mentions for coreference.
+
     Args: as :class:`DocREModel`; ``config.e2e.entity_types`` must be filled (training fills it from
     the training data, a saved model carries it in its config).
     """
@@ -68,14 +72,17 @@ class JointModel(DocREModel):
             raise ConfigError("model.task = end_to_end needs e2e.entity_types (filled from the training data's "
                               "mention types when training)")
         self.entity_types = list(types)
-        self.spans = SpanClassifier(encoder.hidden_size, len(types), config.e2e)
+        use_pointer = config.e2e.span_scorer == "global_pointer"
+        self.spans = SpanClassifier(encoder.hidden_size, len(types), config.e2e, classify=not use_pointer)
+        self.pointer = GlobalPointer(encoder.hidden_size, len(types), config.e2e) if use_pointer else None
         self.coref = CorefScorer(self.spans.span_size, config.e2e)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        """As :class:`DocREModel`'s, plus ``e2e``: the span classifier and the coreference scorer
+        """As :class:`DocREModel`'s, plus ``e2e``: the span scorer and the coreference scorer
         (learning rate ``e2e.lr``)."""
         groups = super().parameter_groups()
-        groups["e2e"] = list(self.spans.parameters()) + list(self.coref.parameters())
+        groups["e2e"] = list(self.spans.parameters()) + list(self.coref.parameters()) + \
+            (list(self.pointer.parameters()) if self.pointer is not None else [])
         return groups
 
     # ------------------------------------------------------------------ training
@@ -108,10 +115,12 @@ class JointModel(DocREModel):
     def extraction_losses(self, hidden: Sequence[torch.Tensor], views: Sequence[SpanView]
                           ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
         """Mention loss (cross-entropy over every gold mention and ``neg_spans`` sampled negatives per
-        document, SpERT) and coreference loss (binary cross-entropy over all gold mention pairs), each
+        document, SpERT; with ``e2e.span_scorer global_pointer`` the multi-label categorical
+        cross-entropy over every candidate and type, averaged over documents) and coreference loss (binary cross-entropy over all gold mention pairs), each
         averaged over its spans / pairs in the batch (a loss whose weight is 0 is not computed)."""
         cfg = self.config.e2e
         span_logits, span_labels, pair_logits, pair_labels = [], [], [], []
+        pointer_losses: list[torch.Tensor] = []
         for h, v in zip(hidden, views):
             device = h.device
             start = torch.tensor(v.word_start, dtype=torch.long, device=device)
@@ -123,7 +132,17 @@ class JointModel(DocREModel):
             unknown = {gold.spans[k] for k in kept if gold.types[k] <= 0}
             candidates = [s for s in enumerate_spans(v.sent_bounds, v.word_start, cfg.max_span_width)
                           if s not in unknown]
-            spans, labels = sample_training_spans(candidates, targets, cfg.neg_spans, cfg.overlap_negatives)
+            if self.pointer is not None:
+                if candidates and cfg.loss_mention > 0:
+                    scores = self.pointer(h, candidates, start, end)  # [C, T]
+                    onehot = torch.zeros_like(scores, dtype=torch.bool)
+                    for c, span in enumerate(candidates):
+                        if span in targets:
+                            onehot[c, targets[span] - 1] = True
+                    pointer_losses.append(self.pointer.loss(scores, onehot))
+                spans = []
+            else:
+                spans, labels = sample_training_spans(candidates, targets, cfg.neg_spans, cfg.overlap_negatives)
             if spans and cfg.loss_mention > 0:
                 span_logits.append(self.spans(self.spans.represent(h, spans, start, end)))
                 span_labels.append(torch.tensor(labels, dtype=torch.long, device=device))
@@ -137,7 +156,10 @@ class JointModel(DocREModel):
                 same = [gold.entity[kept[i]] == gold.entity[kept[j]] for i, j in pairs]
                 pair_labels.append(torch.tensor(same, dtype=torch.float32, device=device))
         zero = hidden[0].new_zeros(()) if hidden else torch.zeros(())
-        l_mention = F.cross_entropy(torch.cat(span_logits).float(), torch.cat(span_labels)) if span_logits else zero
+        if pointer_losses:
+            l_mention = torch.stack(pointer_losses).mean()
+        else:
+            l_mention = F.cross_entropy(torch.cat(span_logits).float(), torch.cat(span_labels)) if span_logits else zero
         l_coref = F.binary_cross_entropy_with_logits(torch.cat(pair_logits).float(), torch.cat(pair_labels)) \
             if pair_logits else zero
         return l_mention, l_coref, {"loss_mention": float(l_mention.detach()), "loss_coref": float(l_coref.detach())}
@@ -151,6 +173,8 @@ class JointModel(DocREModel):
         device = hidden.device
         start = torch.tensor(view.word_start, dtype=torch.long, device=device)
         end = torch.tensor(view.word_end, dtype=torch.long, device=device)
+        if self.pointer is not None:
+            return GlobalPointer.class_probs(self.pointer(hidden, spans, start, end)).cpu()
         return torch.softmax(self.spans.score_candidates(hidden, spans, start, end).float(), -1).cpu()
 
     @staticmethod

@@ -69,16 +69,18 @@ class SpanClassifier(nn.Module):
         hidden_size: encoder hidden size d.
         num_types: entity types (the classifier has ``num_types + 1`` outputs; class 0 = no mention).
         cfg: the ``e2e`` config section (max_span_width, width_emb_size, hidden_size, dropout).
+        classify: build the classifier; False when another scorer (``e2e.span_scorer global_pointer``)
+            finds the mentions and only :meth:`represent` is used (by coreference).
     """
 
-    def __init__(self, hidden_size: int, num_types: int, cfg: EndToEndConfig):
+    def __init__(self, hidden_size: int, num_types: int, cfg: EndToEndConfig, classify: bool = True):
         super().__init__()
         self.max_width = cfg.max_span_width
         self.width_emb = nn.Embedding(cfg.max_span_width + 1, cfg.width_emb_size)
         self.span_size = 3 * hidden_size + cfg.width_emb_size
         self.dropout = nn.Dropout(cfg.dropout)
         self.classifier = nn.Sequential(nn.Linear(self.span_size, cfg.hidden_size), nn.GELU(), nn.Dropout(cfg.dropout),
-                                        nn.Linear(cfg.hidden_size, num_types + 1))
+                                        nn.Linear(cfg.hidden_size, num_types + 1)) if classify else None
         self.chunk_size = cfg.chunk_size
 
     def represent(self, hidden: torch.Tensor, spans: Sequence[WordSpan], word_start: torch.Tensor,
