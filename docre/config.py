@@ -191,6 +191,10 @@ class TrainConfig:
     eval_batch_size: int = _f(8, "Documents per batch at evaluation/prediction.")
     grad_accum_steps: int = _f(1, "Gradient accumulation steps.")
     lr_encoder: float = _f(5e-5, "AdamW learning rate of the pretrained encoder.")
+    loss: str = _f("atl", "Relation loss of the heads: 'atl' (ATLOP's adaptive-threshold loss) or 'multilabel_ce' "
+                          "(GPLinker's multi-label categorical cross-entropy, scores measured against the same "
+                          "learned threshold class, so prediction is unchanged; docs/results.md).",
+                   choices=("atl", "multilabel_ce"))
     lr_new: float = _f(1e-4, "AdamW learning rate of the new (head) layers.")
     adam_eps: float = _f(1e-6, "AdamW epsilon.")
     weight_decay: float = _f(0.0, "AdamW weight decay.")
@@ -475,3 +479,29 @@ def parse_range(spec: str, n: int) -> range:
     if len(parts) == 1:
         return range(n)[parts[0]: parts[0] + 1]
     return range(n)[slice(*parts[:3])]
+
+
+def _markdown_default(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    return f"`{value}`" if value != "" else '`""`'
+
+
+def reference_tables() -> str:
+    """The field tables of ``docs/configuration.md`` ("Every field"): one ``### `section``` table per
+    config section, each row a field, its default and its help text (with its choices). A test keeps
+    the document equal to this."""
+    out: list[str] = []
+    for section in dataclasses.fields(Config):
+        out += [f"### `{section.name}`", "", "| field | default | what |", "|---|---|---|"]
+        for f in dataclasses.fields(section.default_factory()):  # type: ignore[misc]
+            help_text = f.metadata["help"]
+            choices = f.metadata.get("choices")
+            if choices:
+                help_text += " Choices: " + ", ".join(f"`{c}`" for c in choices) + "."
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+            out.append(f"| `{f.name}` | {_markdown_default(default)} | {help_text} |")
+        out.append("")
+    return "\n".join(out)

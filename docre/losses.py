@@ -4,6 +4,8 @@ Both are small pure functions of tensors so they can be checked against hand com
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -32,6 +34,28 @@ def adaptive_threshold_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch
     logit2 = logits.masked_fill(neg_mask == 0, _NEG)
     loss2 = -(F.log_softmax(logit2.float(), dim=-1) * th_label).sum(-1)
     return (loss1 + loss2).mean()
+
+
+def threshold_multilabel_ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """GPLinker's multi-label categorical cross-entropy for relation heads (``train.loss multilabel_ce``),
+    averaged over entity pairs, with the scores measured against the pair's TH logit:
+    :func:`multilabel_categorical_crossentropy` of ``logits[:, 1:] - logits[:, :1]``.
+
+    Same arguments as :func:`adaptive_threshold_loss`, and the same prediction rule
+    (:func:`adaptive_threshold_predict`): a class is predicted when its logit exceeds TH. For an NA
+    pair it equals ATLoss's second term; for a pair with facts its positive term is one
+    ``log(1 + sum_P exp(TH - s_p))`` where ATLoss sums one softmax term per positive class. With a TH
+    logit of 0 it is GPLinker's loss exactly.
+    """
+    return multilabel_categorical_crossentropy(logits[:, 1:] - logits[:, :1], labels[:, 1:])
+
+
+def relation_loss(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The relation loss named by ``train.loss``: ``"atl"`` (ATLoss) or ``"multilabel_ce"``."""
+    losses = {"atl": adaptive_threshold_loss, "multilabel_ce": threshold_multilabel_ce}
+    if name not in losses:
+        raise ValueError(f"train.loss must be one of {', '.join(losses)}, got {name!r}")
+    return losses[name]
 
 
 def adaptive_threshold_predict(logits: torch.Tensor, num_labels: int = 4) -> torch.Tensor:

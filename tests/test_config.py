@@ -162,3 +162,15 @@ def test_parse_range(spec: str, n: int, expected: range) -> None:
 def test_parse_range_rejects_non_integers(spec: str) -> None:
     with pytest.raises(ConfigError, match="range"):
         parse_range(spec, 10)
+
+
+def test_the_configuration_document_lists_every_field_as_the_code_defines_it() -> None:
+    """docs/configuration.md ends with the field tables generated from docre/config.py: a field added,
+    renamed or re-described in the code without the document fails here (regenerate the tables with
+    ``python -c "from docre.config import reference_tables; print(reference_tables())"``)."""
+    from docre.config import reference_tables
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text(encoding="utf-8")
+    tables = reference_tables()
+    assert "### `e2e`" in tables and "| `span_scorer` | `spert` |" in tables and "| `loss` | `atl` |" in tables
+    assert doc.endswith(tables), "docs/configuration.md's field tables differ from docre/config.py"

@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from docre.losses import adaptive_threshold_loss, adaptive_threshold_predict, binary_focal_loss
+from docre.losses import (adaptive_threshold_loss, adaptive_threshold_predict, binary_focal_loss, relation_loss,
+                          threshold_multilabel_ce)
 
 # Classes: 0 = TH, 1, 2, 3.
 # Pair A: logits [0, 1, -1, 2], gold {1}.
@@ -144,3 +145,36 @@ def test_binary_focal_loss_empty_is_zero_and_differentiable() -> None:
     loss = binary_focal_loss(logits, torch.zeros(0))
     assert float(loss.detach()) == 0.0
     loss.backward()
+
+
+# ---------------------------------------------------------------- multi-label categorical CE (train.loss)
+
+
+def test_threshold_multilabel_ce_by_hand() -> None:
+    # pair 0: TH 0.5, positives 1 (logit 2) and 3 (logit 0), negative 2 (logit 1)
+    # pair 1: NA, TH 1, negatives 0.0 and -1.0, 3.0
+    logits = torch.tensor([[0.5, 2.0, 1.0, 0.0], [1.0, 0.0, -1.0, 3.0]])
+    labels = torch.tensor([[0, 1, 0, 1], [1, 0, 0, 0]])
+    pair0 = math.log(1 + math.exp(0.5 - 2.0) + math.exp(0.5 - 0.0)) + math.log(1 + math.exp(1.0 - 0.5))
+    pair1 = math.log(1 + math.exp(-1.0) + math.exp(-2.0) + math.exp(2.0))
+    assert float(threshold_multilabel_ce(logits, labels)) == pytest.approx((pair0 + pair1) / 2, rel=1e-6)
+
+
+def test_threshold_multilabel_ce_equals_atloss_on_na_pairs_and_differs_with_two_positives() -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(5, 6)
+    na = torch.zeros(5, 6)
+    na[:, 0] = 1
+    assert float(threshold_multilabel_ce(logits, na)) == pytest.approx(float(adaptive_threshold_loss(logits, na)),
+                                                                        rel=1e-6)
+    two = torch.zeros(5, 6)
+    two[:, 1] = two[:, 2] = 1
+    assert float(threshold_multilabel_ce(logits, two)) != pytest.approx(float(adaptive_threshold_loss(logits, two)),
+                                                                         rel=1e-3)
+
+
+def test_relation_loss_by_name() -> None:
+    assert relation_loss("atl") is adaptive_threshold_loss
+    assert relation_loss("multilabel_ce") is threshold_multilabel_ce
+    with pytest.raises(ValueError, match="train.loss"):
+        relation_loss("focal")

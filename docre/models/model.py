@@ -171,7 +171,7 @@ class DocREModel(nn.Module):
 
         head = build_head(mc.head, hidden_size=encoder.hidden_size, num_heads=encoder.num_heads,
                           num_classes=relations.num_classes, model_cfg=mc, kmgre_cfg=config.kmgre,
-                          encoder_factory=encoder_factory)
+                          encoder_factory=encoder_factory, relation_loss=config.train.loss)
         return cls(encoder, head, config, relations)
 
     # ------------------------------------------------------------------ saving

@@ -163,6 +163,31 @@ def test_atlop_head_loss_and_gradients_equal_the_reference_in_float32(tiny_encod
     _assert_same(results[0][1], results[1][1], rtol=1e-4, atol_scale=1e-5)
 
 
+
+@pytest.mark.parametrize("head", ["atlop", "kmgre"])
+def test_train_loss_multilabel_ce_is_the_relation_loss_of_either_head(tiny_encoder_dir: Path, setup: tuple,
+                                                                      head: str) -> None:
+    """train.loss multilabel_ce replaces ATLoss on the heads' entity logits (KMGRE: in its warm-up), and
+    leaves the logits, hence the prediction rule, as they were."""
+    from docre.losses import threshold_multilabel_ce
+
+    _, rel, feats = setup
+    batch = collate(feats, rel.num_classes)
+    labels = torch.cat(batch.labels, 0)
+    out = {}
+    for loss in ("atl", "multilabel_ce"):
+        model = _model(tiny_encoder_dir, setup, head, **{"train.loss": loss})
+        model.train()
+        with torch.no_grad():
+            out[loss] = model(batch, phase="warmup" if head == "kmgre" else "joint")
+    ml, atl = out["multilabel_ce"], out["atl"]
+    assert all(torch.equal(a, b) for a, b in zip(ml.logits, atl.logits))
+    logits = torch.cat(ml.logits, 0)
+    assert float(ml.loss) == pytest.approx(float(threshold_multilabel_ce(logits, labels)), rel=1e-5)
+    assert float(atl.loss) == pytest.approx(float(adaptive_threshold_loss(logits, labels)), rel=1e-5)
+    assert float(ml.loss) != pytest.approx(float(atl.loss), rel=1e-3)
+
+
 # ------------------------------------------------------------------ KMGRE
 def _kmgre_reference_loss(model: DocREModel, encoded: list[EncodedDocument], batch: Batch) -> torch.Tensor:
     cfg = model.head.cfg

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from docre.config import KMGREConfig, ModelConfig
-from docre.losses import adaptive_threshold_loss
+from docre.losses import relation_loss as relation_loss_fn
 from docre.models.batch import Batch, HeadOutput
 from docre.models.bilinear import GroupBilinear, PairExtractor
 from docre.models.encoder import EncodedDocument
@@ -42,11 +42,13 @@ class ATLOPHead(nn.Module):
         num_heads: encoder attention heads (unused; heads share a constructor).
         num_classes: relation classes incl. the threshold class 0.
         model_cfg: the ``model`` config section (emb_size, block_size, chunk sizes).
+        relation_loss: ``train.loss``, ``"atl"`` (ATLoss) or ``"multilabel_ce"``.
     """
 
     def __init__(self, hidden_size: int, num_heads: int, num_classes: int, model_cfg: ModelConfig,
-                 kmgre_cfg: Optional[KMGREConfig] = None, encoder_factory: Any = None):
+                 kmgre_cfg: Optional[KMGREConfig] = None, encoder_factory: Any = None, relation_loss: str = "atl"):
         super().__init__()
+        self.relation_loss = relation_loss_fn(relation_loss)
         self.chunk_size = model_cfg.pair_chunk_size
         self.extractor = PairExtractor(hidden_size, model_cfg.emb_size)
         self.bilinear = GroupBilinear(model_cfg.emb_size, model_cfg.block_size, num_classes, model_cfg.pair_chunk_size)
@@ -71,7 +73,7 @@ class ATLOPHead(nn.Module):
         if batch.has_labels:
             all_logits = torch.cat(logits, 0)
             all_labels = torch.cat([lab.to(all_logits.device) for lab in batch.labels], 0)
-            loss = adaptive_threshold_loss(all_logits, all_labels) if all_logits.numel() else all_logits.sum()
+            loss = self.relation_loss(all_logits, all_labels) if all_logits.numel() else all_logits.sum()
         stats = {"loss_theta": float(loss.detach())} if loss is not None else {}
         terms = {"theta": (loss, sum(lg.size(0) for lg in logits))} if loss is not None else {}
         return HeadOutput(logits=logits, loss=loss, stats=stats, details=details if return_details else None,

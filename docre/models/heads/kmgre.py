@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from docre.config import KMGREConfig, ModelConfig
-from docre.losses import adaptive_threshold_loss, binary_focal_loss
+from docre.losses import binary_focal_loss
+from docre.losses import relation_loss as relation_loss_fn
 from docre.models.batch import Batch, HeadOutput
 from docre.models.bilinear import GroupBilinear, PairExtractor
 from docre.models.encoder import EncodedDocument
@@ -76,12 +77,15 @@ class KMGREHead(nn.Module):
         model_cfg: ``model`` section (emb_size, block_size, pair_chunk_size).
         kmgre_cfg: ``kmgre`` section (key_encoder, na_policy, focal alpha/gamma, xi, tau, fusion, warm-up).
         encoder_factory: builds a second pretrained encoder for ``key_encoder = separate``.
+        relation_loss: ``train.loss``, the loss of theta's entity logits (``"atl"`` or ``"multilabel_ce"``).
     """
 
     def __init__(self, hidden_size: int, num_heads: int, num_classes: int, model_cfg: ModelConfig,
-                 kmgre_cfg: Optional[KMGREConfig] = None, encoder_factory: Optional[Callable[[], nn.Module]] = None):
+                 kmgre_cfg: Optional[KMGREConfig] = None, encoder_factory: Optional[Callable[[], nn.Module]] = None,
+                 relation_loss: str = "atl"):
         super().__init__()
         self.cfg = kmgre_cfg or KMGREConfig()
+        self.relation_loss = relation_loss_fn(relation_loss)  # M-step / warm-up loss of theta (train.loss)
         self.chunk_size = model_cfg.pair_chunk_size
         self.num_classes = num_classes
         # theta
@@ -283,7 +287,7 @@ class KMGREHead(nn.Module):
         total = ent_logits[0].new_zeros(())
         if phase in ("warmup", "m", "joint"):
             all_logits = torch.cat(ent_logits, 0)
-            l_theta = adaptive_threshold_loss(all_logits, torch.cat(labels, 0)) if all_logits.numel() else total
+            l_theta = self.relation_loss(all_logits, torch.cat(labels, 0)) if all_logits.numel() else total
             total = total + l_theta
             terms["theta"] = (l_theta, all_logits.size(0))
             stats["loss_theta"] = float(l_theta.detach())
