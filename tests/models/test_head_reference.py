@@ -325,3 +325,43 @@ def test_kmgre_add_entity_logit_is_the_key_pairs_logit_plus_the_entity_level_one
         assert not torch.allclose(lg_key, lg_both)  # the entity-level logit moves the result
         torch.testing.assert_close(lg_both, lg_key + lg_ent, rtol=1e-9, atol=1e-11)
         torch.testing.assert_close(lg_det, lg_both, rtol=1e-9, atol=1e-11)
+
+
+def test_kmgre_training_step_with_the_entity_logit_reuses_single_pair_bags_exactly(tiny_encoder_dir: Path,
+                                                                                   setup: tuple,
+                                                                                   monkeypatch: pytest.MonkeyPatch
+                                                                                   ) -> None:
+    """With ``add_entity_logit`` an entity pair whose bag holds one mention pair takes its entity-level
+    logit from that pair's mention logit instead of computing it again: the training step's loss and
+    gradients equal those of computing every entity pair at entity level."""
+    from docre.models.heads import kmgre as kmgre_module
+
+    _, rel, feats = setup
+    batch = collate(feats, rel.num_classes)
+    pairs_per_doc = [kmgre_module.single_mention_pair_bags(enumerate_mention_pairs(f.entity_mentions,
+                                                                                  f.entity_pairs))["mask"]
+                     for f in feats if f.entity_pairs]
+    singles = torch.cat(pairs_per_doc)
+    assert bool(singles.any()) and not bool(singles.all())  # both kinds of bags in the batch
+    real = kmgre_module.single_mention_pair_bags
+    results = []
+    for reuse in (True, False):
+        if not reuse:
+            def none_single(pairs):  # every bag computed at entity level
+                out = real(pairs)
+                return {**out, "mask": torch.zeros_like(out["mask"]), "row": out["row"][:0]}
+            monkeypatch.setattr(kmgre_module, "single_mention_pair_bags", none_single)
+        model = _model(tiny_encoder_dir, setup, "kmgre", **{"kmgre.add_entity_logit": True})
+        model.head.set_tau(0.7)
+        model.head.em_started.fill_(True)
+        model.train()
+        model.double()
+        encoded = _leaves(model, batch, torch.float64)
+        out = model.head(encoded, batch, phase="joint")
+        out.loss.backward()
+        results.append((float(out.loss.detach()), [lg.detach() for lg in out.logits], _grads(model, encoded)))
+    (loss_a, logits_a, grads_a), (loss_b, logits_b, grads_b) = results
+    assert loss_a == pytest.approx(loss_b, rel=1e-10)
+    for a, b in zip(logits_a, logits_b):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+    _assert_same(grads_a, grads_b, rtol=1e-8, atol_scale=1e-10)

@@ -55,6 +55,15 @@ class KeyInstanceClassifier(nn.Module):
         return self.classifier(torch.cat([zh, zt], dim=-1)).squeeze(-1)
 
 
+def single_mention_pair_bags(pairs: MentionPairs) -> dict[str, torch.Tensor]:
+    """The entity pairs whose bag holds a single mention pair (both entities have one mention):
+    ``mask`` ``[E]`` and, for those, ``row`` (their mention pair's row); ``num_rows`` = P."""
+    sizes = torch.bincount(pairs.pair_index, minlength=pairs.num_entity_pairs)  # [E]
+    starts = torch.cumsum(sizes, 0) - sizes  # first row of each bag (rows are grouped by bag)
+    mask = sizes == 1
+    return {"mask": mask, "row": starts[mask], "num_rows": torch.tensor(len(pairs))}
+
+
 def with_virtual_mentions(enc: EncodedDocument, mention_emb: torch.Tensor, entity_mentions: list[list[int]]
                           ) -> tuple[torch.Tensor, torch.Tensor, list[list[int]]]:
     """Give entities whose every mention was truncated away one zero "virtual" mention
@@ -185,12 +194,20 @@ class KMGREHead(nn.Module):
             # localized context c^(i,j) of every mention pair (3.1), read by theta and omega
             with torch.set_grad_enabled(theta_mention_grad):
                 ctx = mention_pair_context(enc.hidden, mention_att, pairs.head, pairs.tail, self.chunk_size)
+            # ATLOP's entity-level logits (the warm-up's, and add_entity_logit's). After the warm-up an
+            # entity pair with a single mention pair is left out: its entity-level logit is exactly that
+            # mention pair's logit (one mention pools to itself), taken from theta's mention level below.
+            single = None
             with torch.set_grad_enabled(torch.is_grad_enabled() and need_theta_grad):
                 if need_entity_logits:
                     ep = torch.tensor(feat.entity_pairs, dtype=torch.long, device=device)
+                    if not entity_warmup:
+                        single = single_mention_pair_bags(pairs)
+                        ep = ep[~single["mask"]]
                     lg, _ = entity_pair_logits(self.extractor, self.bilinear,
                                                EncodedDocument(enc.hidden, mention_att), mention_emb, ent_ms, ep,
-                                               self.chunk_size)
+                                               self.chunk_size) if ep.numel() else (mention_emb.new_zeros(
+                                                   0, self.num_classes), None)
                     theta_logits.append(lg)
             # omega: key-instance classifier (3.2)
             with torch.set_grad_enabled(torch.is_grad_enabled() and need_omega_grad):
@@ -219,6 +236,13 @@ class KMGREHead(nn.Module):
             with torch.set_grad_enabled(theta_mention_grad):
                 if not need_mention_logits:
                     m_logits.append(None)
+                elif rows is None and theta_mention_grad:
+                    # every mention pair's logits (the E-step's pseudo labels read them), but only K's
+                    # with a gradient: the fusion reads K alone, so the others' backward would be zeros
+                    rows = key.nonzero().squeeze(1)
+                    zh, zt = self.extractor.for_pairs(mention_emb, pairs.head[rows], pairs.tail[rows], ctx[rows])
+                    key_logits = self.bilinear(zh, zt)  # [|K|, C]
+                    m_logits.append(self._all_mention_logits(mention_emb, pairs, ctx, key, key_logits))
                 elif rows is None:
                     zh, zt = self.extractor.for_pairs(mention_emb, pairs.head, pairs.tail, ctx)  # [P, emb] each
                     m_logits.append(self.bilinear(zh, zt))  # [P, C]
@@ -226,6 +250,10 @@ class KMGREHead(nn.Module):
                     zh, zt = self.extractor.for_pairs(mention_emb, pairs.head[rows], pairs.tail[rows], ctx[rows])
                     m_logits.append(None)
                     key_logits = self.bilinear(zh, zt)  # [|K|, C]
+            if single is not None:
+                # the entity-level logits of every entity pair: computed ones, and single-pair bags' own
+                theta_logits[-1] = self._with_single_bag_logits(theta_logits[-1], single, rows, m_logits[-1],
+                                                                None if rows is None else key_logits)
             # fusion of K's mention logits into entity logits (3.4)
             if return_evidence:
                 evidence.append({"entity_level": True} if entity_warmup else self._key_pair_evidence(
@@ -263,6 +291,38 @@ class KMGREHead(nn.Module):
                 })
         return HeadOutput(logits=ent_logits, loss=loss, stats=stats, details=details, loss_terms=terms,
                           evidence=evidence if return_evidence else None)
+
+    def _all_mention_logits(self, mention_emb: torch.Tensor, pairs: MentionPairs, ctx: torch.Tensor,
+                            key: torch.Tensor, key_logits: torch.Tensor) -> torch.Tensor:
+        """``[P, C]`` logits of every mention pair without gradient: K's from ``key_logits``, the rest
+        computed under ``no_grad`` (they only feed the E-step's pseudo labels and the details)."""
+        full = key_logits.detach().new_empty(len(pairs), key_logits.size(-1))
+        full[key] = key_logits.detach()
+        rest = (~key).nonzero().squeeze(1)
+        if rest.numel():
+            with torch.no_grad():
+                zh, zt = self.extractor.for_pairs(mention_emb, pairs.head[rest], pairs.tail[rest], ctx[rest])
+                full[rest] = self.bilinear(zh, zt).to(full.dtype)
+        return full
+
+    @staticmethod
+    def _with_single_bag_logits(multi_logits: torch.Tensor, single: dict[str, torch.Tensor],
+                                rows: Optional[torch.Tensor], all_logits: Optional[torch.Tensor],
+                                key_logits: Optional[torch.Tensor]) -> torch.Tensor:
+        """``[E, C]`` entity-level logits from those computed for the bags of several mention pairs
+        (``multi_logits``, in entity-pair order) and, for a bag of one mention pair, that pair's
+        mention-level logits (a bag's only pair is always in K)."""
+        mask, only_row = single["mask"], single["row"]
+        source = all_logits if rows is None else key_logits
+        if rows is not None:
+            pos = torch.full((int(single["num_rows"]),), -1, dtype=torch.long, device=rows.device)
+            pos[rows] = torch.arange(rows.numel(), device=rows.device)
+            only_row = pos[only_row]
+        single_logits = source[only_row]
+        out = single_logits.new_empty(mask.numel(), single_logits.size(-1))
+        out[mask] = single_logits
+        out[~mask] = multi_logits.to(out.dtype)
+        return out
 
     @staticmethod
     def _key_pair_evidence(pairs: MentionPairs, key: torch.Tensor, rows: Optional[torch.Tensor],
