@@ -242,7 +242,12 @@ class KMGREHead(nn.Module):
                     rows = key.nonzero().squeeze(1)
                     zh, zt = self.extractor.for_pairs(mention_emb, pairs.head[rows], pairs.tail[rows], ctx[rows])
                     key_logits = self.bilinear(zh, zt)  # [|K|, C]
-                    m_logits.append(self._all_mention_logits(mention_emb, pairs, ctx, key, key_logits))
+                    needed = None  # the rows whose logits the E-step reads (None: all of them)
+                    if not return_details and self.cfg.na_policy != "threshold_class" and batch.labels[b] is not None:
+                        # NA bags' pseudo labels do not read their logits (skip: left out; all_key: all key)
+                        positive = (batch.labels[b][:, 1:] > 0).any(-1).to(device)  # [E]
+                        needed = positive.index_select(0, pairs.pair_index)
+                    m_logits.append(self._all_mention_logits(mention_emb, pairs, ctx, key, key_logits, needed))
                 elif rows is None:
                     zh, zt = self.extractor.for_pairs(mention_emb, pairs.head, pairs.tail, ctx)  # [P, emb] each
                     m_logits.append(self.bilinear(zh, zt))  # [P, C]
@@ -293,12 +298,15 @@ class KMGREHead(nn.Module):
                           evidence=evidence if return_evidence else None)
 
     def _all_mention_logits(self, mention_emb: torch.Tensor, pairs: MentionPairs, ctx: torch.Tensor,
-                            key: torch.Tensor, key_logits: torch.Tensor) -> torch.Tensor:
+                            key: torch.Tensor, key_logits: torch.Tensor, needed: Optional[torch.Tensor] = None
+                            ) -> torch.Tensor:
         """``[P, C]`` logits of every mention pair without gradient: K's from ``key_logits``, the rest
-        computed under ``no_grad`` (they only feed the E-step's pseudo labels and the details)."""
-        full = key_logits.detach().new_empty(len(pairs), key_logits.size(-1))
+        computed under ``no_grad`` (they only feed the E-step's pseudo labels and the details).
+        ``needed`` ``[P]``: compute only these rows outside K; the others are 0 (rows of NA bags, which
+        the pseudo labels of ``na_policy`` skip and all_key do not read)."""
+        full = key_logits.detach().new_zeros(len(pairs), key_logits.size(-1))
         full[key] = key_logits.detach()
-        rest = (~key).nonzero().squeeze(1)
+        rest = ((~key) & needed if needed is not None else ~key).nonzero().squeeze(1)
         if rest.numel():
             with torch.no_grad():
                 zh, zt = self.extractor.for_pairs(mention_emb, pairs.head[rest], pairs.tail[rest], ctx[rest])
