@@ -193,7 +193,7 @@ class TrainConfig:
     lr_encoder: float = _f(5e-5, "AdamW learning rate of the pretrained encoder.")
     loss: str = _f("atl", "Relation loss of the heads: 'atl' (ATLOP's adaptive-threshold loss) or 'multilabel_ce' "
                           "(GPLinker's multi-label categorical cross-entropy, scores measured against the same "
-                          "learned threshold class, so prediction is unchanged; docs/results.md).",
+                          "learned threshold class, so prediction is unchanged; not yet measured on real data).",
                    choices=("atl", "multilabel_ce"))
     lr_new: float = _f(1e-4, "AdamW learning rate of the new (head) layers.")
     adam_eps: float = _f(1e-6, "AdamW epsilon.")
